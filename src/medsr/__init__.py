@@ -1,0 +1,50 @@
+"""medsr: super-resolution for medical images that says how far each output can be trusted.
+
+The public API mirrors the command line and is imported lazily, so ``import medsr``
+loads neither torch nor SimpleITK::
+
+    import medsr
+    img = medsr.read("scan.nii.gz")               # Image: (C, X, Y, Z) float32 + LPS geometry
+    lr = medsr.degrade(img, factors=(1, 1, 4))     # simulate a thick-slice acquisition
+    up = medsr.upsample(lr, factors=(1, 1, 4), method="bspline")
+    print(medsr.evaluate(img, [up]))
+    medsr.write(up, "upsampled.nii.gz")
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> "module:attribute", resolved on first use
+_LAZY = {
+    "Image": "medsr.image:Image",
+    "ImageMeta": "medsr.image:ImageMeta",
+    "Grid": "medsr.geometry:Grid",
+    "read": "medsr.io:read",
+    "write": "medsr.io:write",
+    "degrade": "medsr.degrade:degrade",
+    "upsample": "medsr.baselines:upsample",
+    "evaluate": "medsr.metrics:evaluate",
+    "foreground_mask": "medsr.mask:foreground_mask",
+    "enhance": "medsr.selfsup:enhance",
+    "load_model": "medsr.models.bundle:load_model",
+    "predict": "medsr.engine.predict:predict",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'medsr' has no attribute {name!r}")
+    module, attr = target.split(":")
+    value = getattr(import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
