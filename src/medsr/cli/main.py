@@ -1,0 +1,85 @@
+"""The ``medsr`` command: one sub-command per verb, each in its own module.
+
+Every verb has ``-h``; global flags go before the verb (``medsr --verbose info scan.nii.gz``)
+or after it. Bad input exits with code 2 and one line on stderr (a traceback only with
+``--debug``).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from importlib import import_module
+from typing import Sequence
+
+# verb -> module under medsr.cli; modules only use argparse at import time
+VERBS = ("info", "mask", "degrade", "upsample", "evaluate", "demo")
+
+
+def _global_flags() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("output verbosity")
+    g.add_argument("-q", "--quiet", action="store_true", help="print only errors; no progress bars")
+    g.add_argument("-v", "--verbose", action="store_true", help="print what each stage does")
+    g.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from medsr import __version__
+
+    common = _global_flags()
+    parser = argparse.ArgumentParser(
+        prog="medsr", parents=[common],
+        description="Super-resolution for medical images that says how far each output can be trusted.",
+        epilog="Run 'medsr VERB -h' for the options of a verb.")
+    parser.add_argument("--version", action="version", version=f"medsr {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb in VERBS:
+        module = import_module(f"medsr.cli.{verb}")
+        p = sub.add_parser(verb, parents=[common], help=module.HELP, description=module.DESCRIPTION,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.ERROR if args.quiet else logging.INFO if (args.verbose or args.debug) else logging.WARNING
+    logging.basicConfig(level=level, format="medsr: %(levelname)s: %(message)s", stream=sys.stderr, force=True)
+    for noisy in ("PIL", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``medsr`` console script; returns the exit code."""
+    from medsr.errors import MedsrError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args)
+    try:
+        return int(args._run(args) or 0)
+    except MedsrError as err:
+        if args.debug:
+            raise
+        print(f"medsr {args.verb}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"medsr {args.verb}: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(f"medsr {args.verb}: error: out of memory. Remedy: use smaller tiles (--tile) or a machine "
+              "with more RAM.", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the CLI must never spill a traceback by default
+        if args.debug:
+            raise
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"medsr {args.verb}: internal error: {type(exc).__name__}: {msg}. "
+              "Rerun with --debug for the traceback and report it.", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
