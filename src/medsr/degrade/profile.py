@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import erf, sqrt
+from math import sqrt
 from pathlib import Path
 
 import numpy as np
@@ -104,8 +104,10 @@ class SliceProfile:
             sigma = self.thickness_mm * FWHM_TO_SIGMA / spacing_hr
             if sigma < 1e-6:
                 return np.clip(1.0 - np.abs(idx - centre), 0.0, None)
-            cdf = np.vectorize(lambda x: 0.5 * (1.0 + erf(x / (sigma * sqrt(2.0)))))
-            return cdf(hi_edge - centre) - cdf(lo_edge - centre)
+            from scipy.special import erf as verf
+
+            scale = 1.0 / (sigma * sqrt(2.0))
+            return 0.5 * (verf((hi_edge - centre) * scale) - verf((lo_edge - centre) * scale))
         offs = np.asarray(self.kernel_mm[0]) / spacing_hr
         wts = np.asarray(self.kernel_mm[1])
         sub = 16  # sub-samples per HR voxel for the numerical integral
