@@ -148,9 +148,13 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def write_json(path: str | Path, payload: Any) -> None:
-    """Atomic JSON write (temp file in the same folder, then rename)."""
-    from medsr.io.atomic import atomic_path
+def write_text(path: str | Path, text: str) -> None:
+    """Atomic text write (a temporary file in the same folder, then a rename)."""
+    from medsr.io.atomic import Staging
 
-    with atomic_path(Path(path)) as tmp:
-        Path(tmp).write_text(json.dumps(payload, indent=2, default=str))
+    with Staging() as stage:
+        stage.path_for(Path(path)).write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | Path, payload: Any) -> None:
+    write_text(path, json.dumps(payload, indent=2, default=str))

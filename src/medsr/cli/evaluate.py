@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from medsr.cli.common import add_factors, factors3, print_table, say, write_json
+from medsr.cli.common import add_factors, factors3, print_table, say, write_json, write_text
 from medsr.errors import ConfigError
 
 HELP = "score predictions against a reference: PSNR/SSIM in a mask, per-slice profile, figure"
@@ -91,10 +91,7 @@ def run(args: argparse.Namespace) -> int:
         w = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-        from medsr.io.atomic import atomic_path
-
-        with atomic_path(Path(args.csv)) as tmp:
-            Path(tmp).write_text(buf.getvalue())
+        write_text(args.csv, buf.getvalue())
     if args.figure:
         from medsr.report.figures import comparison_figure
 

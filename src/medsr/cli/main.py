@@ -16,28 +16,30 @@ from typing import Sequence
 VERBS = ("info", "mask", "degrade", "upsample", "evaluate", "demo")
 
 
-def _global_flags() -> argparse.ArgumentParser:
+def _global_flags(suppress: bool) -> argparse.ArgumentParser:
+    """-q/-v/--debug, accepted before or after the verb (SUPPRESS keeps a verb's parser from
+    resetting a flag given before the verb)."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("output verbosity")
-    g.add_argument("-q", "--quiet", action="store_true", help="print only errors; no progress bars")
-    g.add_argument("-v", "--verbose", action="store_true", help="print what each stage does")
-    g.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    default = argparse.SUPPRESS if suppress else False
+    g.add_argument("-q", "--quiet", action="store_true", default=default, help="print only errors; no progress bars")
+    g.add_argument("-v", "--verbose", action="store_true", default=default, help="print what each stage does")
+    g.add_argument("--debug", action="store_true", default=default, help="show full tracebacks on errors")
     return p
 
 
 def build_parser() -> argparse.ArgumentParser:
     from medsr import __version__
 
-    common = _global_flags()
     parser = argparse.ArgumentParser(
-        prog="medsr", parents=[common],
+        prog="medsr", parents=[_global_flags(suppress=False)],
         description="Super-resolution for medical images that says how far each output can be trusted.",
         epilog="Run 'medsr VERB -h' for the options of a verb.")
     parser.add_argument("--version", action="version", version=f"medsr {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb in VERBS:
         module = import_module(f"medsr.cli.{verb}")
-        p = sub.add_parser(verb, parents=[common], help=module.HELP, description=module.DESCRIPTION,
+        p = sub.add_parser(verb, parents=[_global_flags(suppress=True)], help=module.HELP, description=module.DESCRIPTION,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
