@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(hr, preds, names=names, mask="threshold", factors=f)
     rows = evaluation_table(result)
     fig = comparison_figure(hr, preds, names, out / "comparison.png",
-                            scores={r["name"]: (r["psnr"], r["ssim"]) for r in rows})
+                            scores=result, factors=f)
     if not args.quiet:
         print_table(rows, ("name", "psnr", "ssim", "ssim_mask", "mask_voxels"))
     say(args, f"demo finished in {time.perf_counter() - t0:.1f} s; outputs in {out}/, figure {fig}")

@@ -96,6 +96,6 @@ def run(args: argparse.Namespace) -> int:
         from medsr.report.figures import comparison_figure
 
         comparison_figure(ref, preds, names, args.figure,
-                          scores={r["name"]: (r["psnr"], r["ssim"]) for r in rows})
+                          scores=result, factors=factors3(args.factors))
         say(args, f"wrote {args.figure}")
     return 0
