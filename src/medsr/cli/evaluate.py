@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 from pathlib import Path
 
 from medsr.cli.common import add_factors, factors3, print_table, say, write_json, write_text
@@ -81,11 +82,16 @@ def run(args: argparse.Namespace) -> int:
     rows = evaluation_table(result)
     base = next((r["psnr"] for r in rows if r["name"] == "bspline"), None)
     for r in rows:
-        r["gain_vs_bspline_db"] = round(r["psnr"] - base, 3) if base is not None else ""
+        ok = base is not None and r["psnr"] is not None
+        r["gain_vs_bspline_db"] = round(r["psnr"] - base, 3) if ok else ""
+        if r["psnr"] is None:  # identical images: infinite PSNR (JSON keeps null)
+            r["psnr"] = float("inf")
     if not args.quiet:
         print_table(rows, COLUMNS)
     if args.json:
-        write_json(args.json, {"reference": args.reference, "rows": rows, "result": result})
+        finite = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+                  for r in rows]
+        write_json(args.json, {"reference": args.reference, "rows": finite, "result": result})
     if args.csv:
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore")
