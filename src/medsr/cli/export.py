@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
             dst = Path(tmp) / "int8.onnx"
             quantize_onnx(graph, dst, calib, mode="static")
             graph = dst.read_bytes()
-        how = f"int8 (static, calibrated on {'tiles of ' + str(args.calibration) if args.calibration else 'synthetic tiles'})"
+        source = f"tiles of {args.calibration}" if args.calibration else "synthetic tiles"
+        how = f"int8 (static, calibrated on {source})"
     atomic_write(out, graph)
     side = out.with_suffix(".json")
     atomic_write(side, json.dumps({"bundle": str(src), "precision": how, "opset": args.opset,

@@ -159,5 +159,5 @@ def run(args: argparse.Namespace) -> int:
         print_table(rows, ("input", "status", "output"))
     done = sum(r["status"] == "done" for r in rows)
     say(args, f"{done} written, {len(rows) - done - failed} skipped, {failed} failed "
-              f"(part {args.part_id + 1} of {args.num_parts}: {len(pairs)} inputs)")
+              f"(part {args.part_id + 1} of {args.num_parts}: {len(pairs)} input(s))")
     return 2 if failed else 0

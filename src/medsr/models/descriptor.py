@@ -1,0 +1,140 @@
+"""What the rest of medsr may know about an architecture without importing it.
+
+An :class:`ArchDescriptor` (in the spirit of spandrel's model descriptors) says which inputs a
+network accepts — spatial dimensions, channels, per-axis integer scale factors, tile-size
+multiple — how much context a tile needs for exact tiling (``halo``), and where the class lives
+(``builder = "module:Class"``, imported only by :meth:`ArchDescriptor.load_class`).
+
+Example:
+    >>> d = ArchDescriptor(name="toy", summary="a toy", spatial_dims=2,
+    ...                    builder="medsr.models.fast:FastSR", halo=4)
+    >>> d.check_factors((1, 4))
+    (1, 4)
+    >>> d.supports_factors((9, 9))
+    False
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import import_module
+from typing import Any, Sequence
+
+from medsr.errors import ConfigError
+
+DTYPES = ("float32", "bfloat16")
+
+
+@dataclass(frozen=True)
+class ArchDescriptor:
+    """Static facts about one registered architecture.
+
+    Attributes:
+        name: registry key, e.g. ``"fast"``.
+        summary: one line for ``medsr models`` listings.
+        spatial_dims: 2 (planes ``(N, C, H, W)``) or 3 (volumes ``(N, C, D, H, W)``).
+        builder: ``"module:Class"``; the class is imported on first :func:`build`.
+        channels: supported channel counts (in = out), e.g. ``(1, 3)``.
+        factor_values: integer scale factors allowed on each axis.
+        through_plane_only: only the last spatial axis may have a factor above 1.
+        input_grid: ``"lr"`` when the network upsamples itself (output = input × factors),
+            ``"hr"`` when it takes an input already interpolated onto the output grid and
+            returns the same size (factors are then all 1).
+        size_multiple: every spatial input size must be a multiple of this (LR voxels).
+        supports_tiling: outputs of overlapping tiles may be stitched.
+        halo: receptive-field radius in LR voxels at the default configuration; a built
+            model may expose a more exact ``model.halo``.
+        dtypes: compute dtypes the architecture tolerates (``float32``, ``bfloat16``).
+        params: approximate parameter count at the default width (grey, ×2).
+        default_tile: LR tile edge (voxels) that suits this architecture on a CPU.
+        reference: the paper(s) the design follows.
+        defaults: constructor options this entry passes unless overridden (e.g. a narrower
+            width for a 3D variant of a 2D class).
+    """
+
+    name: str
+    summary: str
+    spatial_dims: int
+    builder: str
+    channels: tuple[int, ...] = (1, 3)
+    factor_values: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+    through_plane_only: bool = False
+    input_grid: str = "lr"
+    size_multiple: int = 1
+    supports_tiling: bool = True
+    halo: int = 0
+    dtypes: tuple[str, ...] = DTYPES
+    params: int = 0
+    default_tile: int = 128
+    reference: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.spatial_dims not in (2, 3):
+            raise ConfigError(None, f"architecture {self.name!r} has spatial_dims={self.spatial_dims}",
+                              "use 2 or 3")
+        if ":" not in self.builder:
+            raise ConfigError(None, f"architecture {self.name!r} builder {self.builder!r} is not 'module:Class'",
+                              "write the builder as 'package.module:ClassName'")
+        if self.input_grid not in ("lr", "hr"):
+            raise ConfigError(None, f"architecture {self.name!r} input_grid {self.input_grid!r} is unknown",
+                              "use 'lr' or 'hr'")
+        bad = [d for d in self.dtypes if d not in DTYPES]
+        if bad:
+            raise ConfigError(None, f"architecture {self.name!r} lists unknown dtypes {bad}",
+                              f"use {', '.join(DTYPES)}")
+
+    # -- checks ---------------------------------------------------------------------------
+    def supports_factors(self, factors: Sequence[int]) -> bool:
+        try:
+            self.check_factors(factors)
+        except ConfigError:
+            return False
+        return True
+
+    def check_factors(self, factors: Sequence[int] | int) -> tuple[int, ...]:
+        """Per-axis integer factors (an int applies to every axis); raise ConfigError if unsupported."""
+        vals = [factors] * self.spatial_dims if isinstance(factors, (int, float)) else list(factors)
+        if len(vals) != self.spatial_dims:
+            raise ConfigError(None, f"architecture {self.name!r} is {self.spatial_dims}D but got "
+                              f"{len(vals)} factors {tuple(vals)}",
+                              f"give {self.spatial_dims} per-axis factors")
+        out = []
+        for v in vals:
+            if float(v) != int(v):
+                raise ConfigError(None, f"architecture {self.name!r} needs integer factors, got {tuple(vals)}",
+                                  "use integer factors such as 1 4; resample non-integer ratios afterwards")
+            out.append(int(v))
+        fac = tuple(out)
+        if any(v not in self.factor_values for v in fac):
+            raise ConfigError(None, f"architecture {self.name!r} supports per-axis factors "
+                              f"{self.factor_values}, got {fac}", "choose supported factors or another architecture")
+        if self.through_plane_only and any(v != 1 for v in fac[:-1]):
+            raise ConfigError(None, f"architecture {self.name!r} upsamples only its last axis, got {fac}",
+                              "put the factor on the last axis, e.g. (1, 4)")
+        return fac
+
+    def check_channels(self, channels: int) -> int:
+        if int(channels) not in self.channels:
+            raise ConfigError(None, f"architecture {self.name!r} supports {self.channels} channels, got {channels}",
+                              "convert the image (grey or RGB) or choose another architecture")
+        return int(channels)
+
+    def check_dtype(self, dtype: str) -> str:
+        if dtype not in self.dtypes:
+            raise ConfigError(None, f"architecture {self.name!r} runs in {self.dtypes}, not {dtype!r}",
+                              "use float32")
+        return dtype
+
+    # -- import ----------------------------------------------------------------------------
+    def load_class(self) -> Any:
+        """Import and return the architecture class (the first time this imports torch)."""
+        module, _, attr = self.builder.partition(":")
+        try:
+            return getattr(import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(None, f"architecture {self.name!r} cannot be imported from {self.builder!r} ({exc})",
+                              "check the installation of medsr") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able facts (for listings and bundle reports)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
