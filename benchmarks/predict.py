@@ -18,7 +18,10 @@ bf16, int8 against float32): ``% now`` against the oneDNN GEMM peak measured jus
 float32 peak.
 
 Run: ``python benchmarks/predict.py [--threads 2] [--archs fast strong] [--repeats 3]``.
-Prints a table; asserts nothing.
+Prints a table; asserts nothing. On a machine whose cores are busy with other work, prefix
+``OMP_WAIT_POLICY=PASSIVE``: torch's OpenMP threads otherwise spin at every barrier while a
+peer thread is descheduled, which made small-op networks 10-30× slower in our measurements
+(onnxruntime's own thread pool is not affected).
 """
 from __future__ import annotations
 
@@ -179,7 +182,8 @@ def main() -> None:
           f"(torch.matmul {pk['float32/matmul']:.0f}, oneDNN {pk['float32/onednn']:.0f}); "
           f"bfloat16 {pk['bfloat16']:.0f}")
     print(f"load average at start: {os.getloadavg()[0]:.2f} (a busy machine lowers every number; "
-          "'% now' divides by the oneDNN peak measured just before the row)")
+          "'% now' divides by the oneDNN peak measured just before the row); "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     head = (f"{'arch':<8}{'factors':<8}{'backend':<12}{'tile(LR+halo)':<15}{'ms/tile':>9}"
             f"{'Mvox/s tile':>12}{'Mvox/s image':>13}{'GFLOP/s':>9}{'% now':>7}{'% best':>8}{'PSNR dB':>9}")
     print(head)

@@ -57,10 +57,7 @@ def test_onnx_backend_through_the_engine_matches_torch(arch, factors, kw) -> Non
     assert np.abs(a.data - o.data).max() < 1e-3
 
 
-@pytest.mark.slow
-def test_int8_quantisation_costs_little(tmp_path) -> None:
-    from medsr.engine.onnx_backend import OnnxBlockFn  # noqa: F401 (import check)
-
+def test_int8_quantisation_costs_little() -> None:
     x, y = np.meshgrid(np.linspace(0, 6, 48), np.linspace(0, 5, 40), indexing="ij")
     data = (0.5 + 0.4 * np.sin(x) * np.cos(y))[None, :, :, None].astype(np.float32)
     img = Image(data, meta=ImageMeta(spatial_dims=2))

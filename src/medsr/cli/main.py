@@ -55,6 +55,11 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``medsr`` console script; returns the exit code."""
+    import os
+
+    # On a loaded machine, spinning OpenMP threads make torch many times slower; the CLI owns the
+    # process, so it may set this before torch is imported (the library never does).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from medsr.errors import MedsrError
 
     parser = build_parser()

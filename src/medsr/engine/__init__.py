@@ -1,6 +1,8 @@
 """medsr.engine: tiling, blending, streaming output, device/dtype policy and ``predict``.
 
 Names resolve lazily, so ``import medsr.engine`` loads neither torch nor onnxruntime.
+``predict`` lives in :mod:`medsr.engine.predict` (also ``medsr.predict``); it is not re-exported
+here because the submodule of the same name would shadow it.
 """
 from __future__ import annotations
 
@@ -26,7 +28,6 @@ _LAZY = {
     "OnnxBlockFn": "medsr.engine.onnx_backend:OnnxBlockFn",
     "export_onnx": "medsr.engine.onnx_export:export_onnx",
     "quantize_onnx": "medsr.engine.quantize:quantize_onnx",
-    "predict": "medsr.engine.predict:predict",
 }
 
 __all__ = sorted(_LAZY)
