@@ -129,10 +129,14 @@ def test_every_verb_has_help(capsys: pytest.CaptureFixture) -> None:
         assert "  --" in text
 
 
-def test_demo_writes_figure_and_sidecars(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.slow
+def test_demo_writes_report_figure_and_sidecars(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "demo"
-    assert main(["demo", "-o", str(out)]) == 0
-    assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
-    for name in ("lr", "bspline"):
-        assert json.loads((out / f"{name}.json").read_text())["command"] == "demo"
-    assert "bspline" in capsys.readouterr().out
+    assert main(["demo", "-o", str(out), "--time-budget", "3"]) == 0
+    assert (out / "mni_comparison.png").read_bytes()[:4] == b"\x89PNG"
+    assert "<!DOCTYPE html>" in (out / "report" / "report.html").read_text()
+    side = json.loads((out / "chest_ct_1mm.json").read_text())
+    assert side["command"] == "demo" and side["data_consistency"]["relative_error_after"] < 1e-2
+    assert (out / "chest_ct_1mm_uncertainty.nii.gz").exists()
+    text = capsys.readouterr().out
+    assert "bspline" in text and "medsr" in text

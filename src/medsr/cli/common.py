@@ -92,7 +92,7 @@ class Progress:
         from tqdm.auto import tqdm
 
         self.close()
-        self._bar = tqdm(total=total, desc=desc, delay=2.0, disable=self.quiet, file=sys.stderr,
+        self._bar = tqdm(total=total, desc=desc, delay=2.0, disable=True if self.quiet else None, file=sys.stderr,
                          leave=False, dynamic_ncols=True, unit="it")
 
     def callback(self, done: int, total: int) -> None:

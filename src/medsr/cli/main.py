@@ -13,7 +13,7 @@ from importlib import import_module
 from typing import Sequence
 
 # verb -> module under medsr.cli; modules only use argparse at import time
-VERBS = ("info", "mask", "degrade", "upsample", "evaluate", "demo", "train", "predict", "export")
+VERBS = ("info", "mask", "degrade", "upsample", "evaluate", "enhance", "train", "predict", "export", "demo")
 
 
 def _global_flags(suppress: bool) -> argparse.ArgumentParser:

@@ -124,7 +124,8 @@ def enhance_report(out_dir: str | Path, *, lr: Image, bspline: Image, sr: Image,
     """
     from medsr.io.atomic import Staging
 
-    thick_axis = int(info.get("thick_axis", int(np.argmax(lr.spacing))))
+    thick = info.get("thick_axis", int(np.argmax(lr.spacing)))
+    thick_axis = "XYZ".index(thick) if isinstance(thick, str) else int(thick)
     frames, indices, slide_axis, u_hi = _frames(lr, bspline, sr, uncertainty, thick_axis, n_slices)
     curve = loss_curve if loss_curve is not None else info.get("loss_curve") or []
     page = _render(title, frames, indices, slide_axis, _aspect(sr, slide_axis, thick_axis), info, curve, u_hi)
@@ -137,9 +138,18 @@ def enhance_report(out_dir: str | Path, *, lr: Image, bspline: Image, sr: Image,
 
 
 def _summary(info: dict[str, Any]) -> dict[str, Any]:
-    keys = ("input", "thick_axis_name", "input_spacing_mm", "output_spacing_mm", "factors", "slice_thickness_mm",
-            "thickness_assumed", "profile", "device", "seed")
-    return {k: info[k] for k in keys if k in info}
+    keys = ("thick_axis", "input_spacing_mm", "output_spacing_mm", "factors", "slice_thickness_mm",
+            "thickness_assumed", "gap_mm", "profile", "output_shape", "seed", "threads")
+    out = {k: info[k] for k in keys if k in info}
+    if isinstance(out.get("profile"), dict):
+        out["profile"] = out["profile"].get("kind", "")
+    net = info.get("network") or {}
+    if net:
+        out["network"] = f"{net.get('name', '')} ({net.get('parameters', '?')} parameters, init {net.get('init', '?')})"
+    train = info.get("training") or {}
+    if train:
+        out["training"] = f"{train.get('steps', '?')} steps, {train.get('precision', '?')}, {train.get('device', '?')}"
+    return out
 
 
 def _render(title: str, frames: list[dict[str, str]], indices: list[int], slide_axis: int, aspect: float,

@@ -1,1 +1,28 @@
-"""medsr.selfsup"""
+"""Zero-data through-plane super-resolution: the scan's sharp planes teach it to restore the
+thick axis (SMORE: Zhao et al., IEEE TMI 2021; ECLARE: Remedios et al., 2023).
+
+Public: :func:`enhance`, :class:`EnhanceResult`, :func:`plan_enhance`, :class:`EnhancePlan`
+(imported lazily; torch loads only when :func:`enhance` runs).
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_LAZY = {
+    "enhance": "medsr.selfsup.enhance:enhance",
+    "EnhanceResult": "medsr.selfsup.enhance:EnhanceResult",
+    "plan_enhance": "medsr.selfsup.plan:plan_enhance",
+    "EnhancePlan": "medsr.selfsup.plan:EnhancePlan",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'medsr.selfsup' has no attribute {name!r}")
+    module, attr = target.split(":")
+    value = getattr(import_module(module), attr)
+    globals()[name] = value
+    return value

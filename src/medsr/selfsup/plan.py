@@ -1,0 +1,191 @@
+"""Planning a zero-data through-plane super-resolution: which axis is thick, how thick, onto
+which grid.
+
+The thick axis is the one whose spacing exceeds the other two by at least
+:data:`MIN_RATIO`; the other two must agree within that ratio (they form the sharp plane that
+the network learns from). Slice thickness is kept apart from spacing: it comes from the
+argument, else from ``meta.slice_thickness`` (which describes Z), else it is assumed equal to
+the spacing (recorded as ``thickness_assumed``). Thickness below the spacing is a gap.
+
+Example:
+    >>> import numpy as np
+    >>> from medsr.image import Image
+    >>> img = Image(np.zeros((1, 8, 30, 9), np.float32), spacing=(0.5, 4.0, 0.5))
+    >>> p = plan_enhance(img)
+    >>> p.thick_axis, p.output_grid.shape, round(p.factor, 3)
+    (1, (8, 240, 9), 8.0)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from medsr.degrade.profile import SliceProfile
+from medsr.errors import ConfigError, InvalidImageError
+from medsr.geometry import Grid, upsample_grid
+from medsr.image import Image
+
+#: Smallest thick/in-plane spacing ratio worth a through-plane super-resolution.
+MIN_RATIO = 1.3
+AXES = "XYZ"
+
+
+@dataclass(frozen=True)
+class EnhancePlan:
+    """What :func:`medsr.selfsup.enhance` will do (all lengths in mm).
+
+    Attributes:
+        thick_axis: array axis (0, 1, 2 = X, Y, Z) acquired with thick slices.
+        inplane_axes: the two sharp axes, in array order.
+        spacing_in: input spacing (X, Y, Z).
+        thickness_mm: slice thickness along the thick axis; ``thickness_assumed`` if it was
+            taken equal to the spacing.
+        profile: the slice profile (kind and thickness).
+        output_grid: the SR grid (field of view preserved).
+        net_spacing_mm: spacing along the thick axis at which the network works (the sharp
+            in-plane spacing); ``net_size`` samples there.
+        factor: thick-axis spacing / output spacing along it (non-integer allowed).
+        train_factors: per in-plane axis, ``(f, t)`` = thick spacing and thickness in units of
+            that axis's spacing (the degradation simulated on the sharp planes).
+    """
+
+    thick_axis: int
+    inplane_axes: tuple[int, int]
+    spacing_in: tuple[float, float, float]
+    thickness_mm: float
+    thickness_assumed: bool
+    profile: SliceProfile
+    output_grid: Grid
+    net_spacing_mm: float
+    net_size: int
+    factor: float
+    train_factors: dict[int, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def gap_mm(self) -> float:
+        """Unsampled distance between slices (0 when slices touch or overlap)."""
+        return max(0.0, self.spacing_in[self.thick_axis] - self.thickness_mm)
+
+    def to_dict(self) -> dict[str, Any]:
+        ax = self.thick_axis
+        return {
+            "thick_axis": AXES[ax], "inplane_axes": [AXES[a] for a in self.inplane_axes],
+            "input_spacing_mm": [float(s) for s in self.spacing_in],
+            "slice_thickness_mm": float(self.thickness_mm),
+            "thickness_assumed": bool(self.thickness_assumed), "gap_mm": float(self.gap_mm),
+            "profile": self.profile.to_dict(),
+            "output_shape": list(self.output_grid.shape),
+            "output_spacing_mm": [float(s) for s in self.output_grid.spacing],
+            "factor": float(self.factor),
+            "factors": [float(s_in / s_out) for s_in, s_out in zip(self.spacing_in, self.output_grid.spacing)],
+            "network_spacing_mm": float(self.net_spacing_mm),
+            "train_factors": {AXES[a]: {"f": float(f), "t": float(t)}
+                              for a, (f, t) in self.train_factors.items()},
+        }
+
+
+def _check_image(image: Image) -> None:
+    path = image.meta.source_path
+    if image.channels != 1 or image.meta.rgb:
+        raise InvalidImageError(path, f"enhance needs one channel, got {image.channels}",
+                                "split multichannel or 4D data and enhance one volume at a time")
+    if image.is_2d or min(image.shape) < 2:
+        raise InvalidImageError(path, f"enhance needs a 3D volume, got shape {image.shape}",
+                                "thick-slice super-resolution needs several slices; "
+                                "use medsr upsample for 2D images")
+
+
+def _thick_axis(spacing: np.ndarray, path: str | None) -> tuple[int, tuple[int, int]]:
+    order = np.argsort(spacing)[::-1]
+    thick, rest = int(order[0]), tuple(sorted(int(a) for a in order[1:]))
+    ratio = spacing[thick] / spacing[list(rest)].max()
+    if ratio < MIN_RATIO:
+        raise InvalidImageError(
+            path, f"the volume is near-isotropic: spacing {spacing.round(4).tolist()} mm "
+                  f"(thick/in-plane ratio {ratio:.2f} < {MIN_RATIO})",
+            "there is no thick axis to restore; use medsr upsample for a plain resampling")
+    inplane = spacing[list(rest)]
+    if inplane.max() / inplane.min() >= MIN_RATIO:
+        raise InvalidImageError(
+            path, f"two axes are thick: spacing {spacing.round(4).tolist()} mm leaves no sharp plane",
+            "enhance needs one thick axis and two sharp ones; resample the second thick axis first")
+    return thick, rest  # type: ignore[return-value]
+
+
+def _profile(profile: str | SliceProfile, thickness: float) -> SliceProfile:
+    if isinstance(profile, SliceProfile):
+        if profile.kind == "kernel":
+            return profile
+        return SliceProfile(profile.kind, float(thickness))
+    if profile not in ("rect", "gaussian"):
+        return SliceProfile.from_spec(str(profile), thickness)
+    return SliceProfile(profile, float(thickness))
+
+
+def _target_grid(image: Image, thick: int, inplane: tuple[int, int],
+                 spacing: Sequence[float] | None, factors: Sequence[float] | None) -> Grid:
+    grid = image.grid
+    if spacing is not None and factors is not None:
+        raise ConfigError(None, "give either target spacing or factors, not both", "pass one of them")
+    if factors is not None:
+        out = upsample_grid(grid, factors=factors)
+    elif spacing is not None:
+        out = upsample_grid(grid, spacing=spacing)
+    else:
+        target = np.array(grid.spacing, dtype=np.float64)
+        target[thick] = grid.spacing[list(inplane)].min()
+        out = upsample_grid(grid, spacing=target)
+    for a in inplane:
+        if out.shape[a] != grid.shape[a]:
+            raise ConfigError(None, f"enhance restores the thick axis {AXES[thick]} only; the target changes "
+                                    f"in-plane axis {AXES[a]} ({grid.shape[a]} → {out.shape[a]} voxels)",
+                              f"use factor 1 along {AXES[a]} and run medsr upsample afterwards")
+    if out.shape[thick] < grid.shape[thick]:
+        raise ConfigError(None, f"the target has fewer slices ({out.shape[thick]}) than the input "
+                                f"({grid.shape[thick]})", "give a factor of at least 1 along the thick axis")
+    return out
+
+
+def plan_enhance(image: Image, spacing: Sequence[float] | None = None,
+                 factors: Sequence[float] | None = None, slice_thickness_mm: float | None = None,
+                 profile: str | SliceProfile = "rect") -> EnhancePlan:
+    """Find the thick axis, the slice thickness and the output grid for :func:`enhance`.
+
+    Args:
+        image: a one-channel 3D volume.
+        spacing: target spacing (mm, X Y Z); default: isotropic at the finer in-plane spacing.
+        factors: per-axis upsampling factors instead of ``spacing`` (1 on the in-plane axes).
+        slice_thickness_mm: thickness of the acquired slices; default ``meta.slice_thickness``
+            when the thick axis is Z, else the spacing (assumed).
+        profile: ``"rect"``, ``"gaussian"``, a kernel file path or a :class:`SliceProfile`.
+
+    Raises:
+        InvalidImageError: 2D, multichannel, near-isotropic or doubly-thick input.
+        ConfigError: a target that changes in-plane axes or removes slices.
+    """
+    _check_image(image)
+    sp = np.asarray(image.spacing, dtype=np.float64)
+    thick, inplane = _thick_axis(sp, image.meta.source_path)
+    assumed = False
+    if slice_thickness_mm is not None:
+        thickness = float(slice_thickness_mm)
+    elif thick == 2 and image.meta.slice_thickness:
+        thickness = float(image.meta.slice_thickness)
+    else:
+        thickness, assumed = float(sp[thick]), True
+    if isinstance(profile, SliceProfile) and profile.kind == "kernel":
+        thickness = float(profile.thickness_mm)
+    if not np.isfinite(thickness) or thickness < 0:
+        raise ConfigError(None, f"slice thickness {thickness} mm is not valid", "give a thickness ≥ 0 mm")
+    out = _target_grid(image, thick, inplane, spacing, factors)
+    net_sp = float(sp[list(inplane)].min())
+    n_thick = image.shape[thick]
+    net_size = max(n_thick, int(round(n_thick * sp[thick] / net_sp)))
+    train = {a: (float(sp[thick] / sp[a]), float(thickness / sp[a])) for a in inplane}
+    return EnhancePlan(thick_axis=thick, inplane_axes=inplane, spacing_in=tuple(float(s) for s in sp),
+                       thickness_mm=thickness, thickness_assumed=assumed,
+                       profile=_profile(profile, thickness), output_grid=out,
+                       net_spacing_mm=float(n_thick * sp[thick] / net_size), net_size=net_size,
+                       factor=float(sp[thick] / out.spacing[thick]), train_factors=train)
