@@ -46,3 +46,16 @@ def small_volume() -> Image:
     data = -1000 + body * (1040 + 200 * np.sin(4 * x) * np.cos(3 * z)) + rng.normal(0, 5, x.shape)
     meta = ImageMeta(modality="CT", units="HU", source_dtype="int16", slice_thickness=2.5)
     return Image(data[None].astype(np.float32), spacing=(0.7, 0.7, 2.5), origin=(-10.0, 20.0, 30.0), meta=meta)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One torch thread per test (pytest -n 2 already uses both cores): inputs in tests are tiny,
+    and on a busy machine two OpenMP threads spin at every barrier (10-30× slower). Restored
+    afterwards; a test may still set its own count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

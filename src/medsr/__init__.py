@@ -12,8 +12,7 @@ loads neither torch nor SimpleITK::
 """
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from medsr._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -36,15 +35,4 @@ _LAZY = {
 __all__ = sorted(_LAZY) + ["__version__"]
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'medsr' has no attribute {name!r}")
-    module, attr = target.split(":")
-    value = getattr(import_module(module), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, extra=("__version__",))

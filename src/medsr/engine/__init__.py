@@ -6,8 +6,7 @@ here because the submodule of the same name would shadow it.
 """
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from medsr._lazy import lazy_exports
 
 _LAZY = {
     "plan_tiles": "medsr.engine.tiling:plan_tiles",
@@ -33,15 +32,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'medsr.engine' has no attribute {name!r}")
-    module, attr = target.split(":")
-    value = getattr(import_module(module), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -4,8 +4,7 @@ Names resolve lazily, so ``import medsr.models`` loads neither torch nor any arc
 """
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from medsr._lazy import lazy_exports
 
 _LAZY = {
     "ArchDescriptor": "medsr.models.descriptor:ArchDescriptor",
@@ -26,15 +25,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'medsr.models' has no attribute {name!r}")
-    module, attr = target.split(":")
-    value = getattr(import_module(module), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

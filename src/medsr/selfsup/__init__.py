@@ -6,8 +6,7 @@ Public: :func:`enhance`, :class:`EnhanceResult`, :func:`plan_enhance`, :class:`E
 """
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from medsr._lazy import lazy_exports
 
 _LAZY = {
     "enhance": "medsr.selfsup.enhance:enhance",
@@ -18,11 +17,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'medsr.selfsup' has no attribute {name!r}")
-    module, attr = target.split(":")
-    value = getattr(import_module(module), attr)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

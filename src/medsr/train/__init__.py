@@ -16,8 +16,7 @@ Example:
 """
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from medsr._lazy import lazy_exports
 
 _LAZY = {
     "train": "medsr.train.loop:train",
@@ -33,15 +32,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'medsr.train' has no attribute {name!r}")
-    module, attr = target.split(":")
-    value = getattr(import_module(module), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
