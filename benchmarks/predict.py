@@ -36,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peak import onednn_peak, peaks  # noqa: E402
+from _peak import _best, onednn_peak, peaks  # noqa: E402
 
 #: arch -> (factors, LR tile core edge, LR image shape for predict)
 CASES: dict[str, tuple[tuple[int, ...], int, tuple[int, int, int]]] = {
@@ -60,16 +60,6 @@ def phantom(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
         img = img + rng.uniform(0.1, 0.4) * (d2 < r * r)
     img = img + 0.05 * np.sin(40 * grids[0] + 25 * grids[1])
     return (img / img.max())[None].astype(np.float32)
-
-
-def _best(fn: Callable[[], Any], repeats: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def _flops(model: Any, x: np.ndarray) -> float:

@@ -42,28 +42,27 @@ def parse_series(value: str | None) -> str | int | None:
     return int(value) if value.isdigit() else value
 
 
-def factors3(values: Sequence[float] | None, spatial_dims: int = 3) -> tuple[float, float, float] | None:
-    """FX FY [FZ] → three factors (Z = 1 when two are given)."""
+def _three(values: Sequence[float] | None, flag: str, what: str) -> tuple[float, float, float] | None:
+    """X Y [Z] → three floats (Z = 1 when two are given: a 2D image)."""
     if values is None:
         return None
     vals = [float(v) for v in values]
     if len(vals) == 2:
         vals.append(1.0)
     if len(vals) != 3:
-        raise ConfigError(None, f"--factors needs 2 or 3 values, got {len(vals)} ({vals})",
-                          "give FX FY for 2D images or FX FY FZ for volumes")
+        raise ConfigError(None, f"{flag} needs 2 or 3 values, got {len(vals)} ({vals})",
+                          f"give {what} for X Y (2D images) or X Y Z (volumes)")
     return vals[0], vals[1], vals[2]
+
+
+def factors3(values: Sequence[float] | None) -> tuple[float, float, float] | None:
+    """FX FY [FZ] → three factors."""
+    return _three(values, "--factors", "one factor")
 
 
 def spacing3(values: Sequence[float] | None) -> tuple[float, float, float] | None:
-    if values is None:
-        return None
-    vals = [float(v) for v in values]
-    if len(vals) == 2:
-        vals.append(1.0)
-    if len(vals) != 3:
-        raise ConfigError(None, f"--spacing needs 2 or 3 values in mm, got {vals}", "give SX SY [SZ]")
-    return vals[0], vals[1], vals[2]
+    """SX SY [SZ] (mm) → three spacings."""
+    return _three(values, "--spacing", "one spacing in mm")
 
 
 def command_line() -> str:

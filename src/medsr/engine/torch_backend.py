@@ -61,8 +61,6 @@ def bake_tied_weights(model: Any) -> Any:
 def prepare_model(model: Any, *, device: str | Any = "cpu", channels_last: bool = True,
                   zero_padding: bool = False) -> Any:
     """A deep copy of ``model`` ready for inference on ``device`` (the original is untouched)."""
-    import torch
-
     dev = resolve_device(device)
     m = copy.deepcopy(model).eval().to(dev)
     for p in m.parameters():

@@ -103,8 +103,9 @@ def enhance(image: Image, *, spacing: Sequence[float] | None = None,
         precision: ``"auto"`` (bf16 where the CPU has it), ``"bf16"`` or ``"fp32"``.
         tta: average with horizontally flipped planes (doubles inference time).
         block_size: rows per inference block (default from a memory budget).
-        init: ``"auto"`` (the shipped generic prior when it matches the network), ``None``
-            (random initialisation) or a path to a safetensors file.
+        init: ``"auto"`` (a shipped generic prior when present and matching; none is shipped,
+            see :mod:`medsr.selfsup.prior`), ``None`` (random initialisation) or a path to a
+            safetensors file written by :func:`medsr.selfsup.prior.save_prior`.
 
     Returns:
         :class:`EnhanceResult` with the SR image on ``plan.output_grid``, the uncertainty

@@ -78,9 +78,3 @@ def project_last(x: np.ndarray, y: np.ndarray, ops: AxisOperators) -> np.ndarray
     """Data-consistency projection along the last axis: ``x + P (y − W x)`` (float32)."""
     resid = np.asarray(y, dtype=np.float32) - apply_last(x, ops.W)
     return np.asarray(x, dtype=np.float32) + apply_last(resid, ops.P)
-
-
-def relative_error(x: np.ndarray, y: np.ndarray, ops: AxisOperators) -> tuple[float, float]:
-    """``(‖W x − y‖², ‖y‖²)`` along the last axis, in float64 sums (accumulate over blocks)."""
-    r = apply_last(x, ops.W).astype(np.float64) - np.asarray(y, dtype=np.float64)
-    return float(np.sum(r * r)), float(np.sum(np.asarray(y, dtype=np.float64) ** 2))
