@@ -77,7 +77,8 @@ def test_tiled_equals_untiled(case):
     tiled = enhance(lr, steps=6, threads=1, seed=1, block_size=6)
     assert tiled.info["data_consistency"]["block_rows"] == 6
     # within 1e-4 in the network's normalised units (robust range = 1): float32 rounding only
-    scale = whole.info["intensity"]["scale"]
+    rec = whole.info["intensity"]  # the Normalizer record: robust window lo..hi
+    scale = rec["hi"][0] - rec["lo"][0]
     assert np.max(np.abs(tiled.image.data - whole.image.data)) / scale < 1e-4
     assert np.max(np.abs(tiled.uncertainty.data - whole.uncertainty.data)) / scale < 1e-4
     assert np.max(np.abs(whole.uncertainty.data)) > 0

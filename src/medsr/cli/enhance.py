@@ -71,7 +71,7 @@ def _report(job: Job, args: argparse.Namespace, lr, result) -> Path:
 
     bs = upsample(lr, spacing=tuple(result.image.spacing), method="bspline")
     folder = Path(args.report)
-    if len(args._jobs) > 1:
+    if args._batch:
         folder = folder / job.output.name.split(".")[0]
     return enhance_report(folder, lr=lr, bspline=bs, sr=result.image, uncertainty=result.uncertainty,
                           info=result.info, loss_curve=result.loss_curve,
@@ -89,7 +89,8 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> None:
                      progress=progress.stage)
     progress.close()
     fmt = args.format or ("dicom" if lr.meta.source_format == "dicom-series" and not job.output.suffix else None)
-    side = sidecar_base("enhance", args, input=str(job.source), **result.info)
+    side = sidecar_base("enhance", args, **result.info)
+    side["input_file"] = str(job.source)
     unc_path = companion(job.output, "uncertainty")
     side["uncertainty"] = str(unc_path)
     out = write(result.image, job.output, dtype=args.dtype, overwrite=args.overwrite, format=fmt, sidecar=side)
@@ -105,8 +106,8 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> None:
 
 def run(args: argparse.Namespace) -> int:
     jobs = plan_jobs(Path(args.input), Path(args.output), args.format)
-    args._jobs = jobs
-    if len(jobs) > 1:
+    args._batch = jobs[0].output != Path(args.output)  # a folder of scans: OUT is a folder
+    if args._batch:
         Path(args.output).mkdir(exist_ok=True)
     todo = [j for j in jobs if not (args.resume and is_done(j))]
     if len(todo) < len(jobs):

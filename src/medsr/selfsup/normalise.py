@@ -1,21 +1,17 @@
-"""Invertible intensity scaling and a foreground mask for self-supervised fitting.
+"""The foreground mask for self-supervised fitting (where training patches are centred).
 
-Intensities map linearly so that the robust range (0.5th to 99.5th percentile) becomes
-[0, 1]; :meth:`RobustScale.inverse` is the exact inverse in float64, so HU stay HU.
-The mask (where training patches are centred) is :func:`medsr.mask.foreground_mask` when that
-module is available, else an Otsu threshold.
+It is :func:`medsr.mask.foreground_mask` when that succeeds, else an Otsu threshold.
+Intensities are scaled with :class:`medsr.intensity.Normalizer` (percentile mode, exact inverse).
 
 Example:
     >>> import numpy as np
-    >>> x = np.linspace(-1000, 400, 1000).astype(np.float32)
-    >>> s = RobustScale.fit(x)
-    >>> bool(np.allclose(s.inverse(s.forward(x)), x, atol=1e-3))
+    >>> v = np.r_[np.zeros(500), np.ones(500)]
+    >>> 0.0 < otsu_threshold(v) < 1.0
     True
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,35 +20,6 @@ if TYPE_CHECKING:
     from medsr.image import Image
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RobustScale:
-    """``y = (x - offset) / scale``; the inverse is exact up to float32 rounding."""
-
-    offset: float
-    scale: float
-
-    @classmethod
-    def fit(cls, data: np.ndarray, lo_pct: float = 0.5, hi_pct: float = 99.5,
-            max_samples: int = 2_000_000) -> "RobustScale":
-        flat = np.asarray(data).reshape(-1)
-        if flat.size > max_samples:  # a regular subsample keeps this fast and deterministic
-            flat = flat[:: flat.size // max_samples + 1]
-        lo, hi = np.percentile(flat.astype(np.float64), [lo_pct, hi_pct])
-        if not hi > lo:
-            lo, hi = float(flat.min()), float(flat.max())
-        scale = float(hi - lo) if hi > lo else 1.0
-        return cls(offset=float(lo), scale=scale)
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return ((np.asarray(x, dtype=np.float64) - self.offset) / self.scale).astype(np.float32)
-
-    def inverse(self, y: np.ndarray) -> np.ndarray:
-        return (np.asarray(y, dtype=np.float64) * self.scale + self.offset).astype(np.float32)
-
-    def to_dict(self) -> dict:
-        return {"offset": self.offset, "scale": self.scale, "percentiles": [0.5, 99.5]}
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:

@@ -20,7 +20,8 @@ from medsr.degrade.profile import SliceProfile
 from medsr.image import Image
 from medsr.selfsup.fit import FitConfig, FitResult, choose_threads, fit, resolve_precision
 from medsr.selfsup.infer import InferSpec, block_functions, dc_report, row_index
-from medsr.selfsup.normalise import RobustScale, foreground
+from medsr.intensity import Normalizer
+from medsr.selfsup.normalise import foreground
 from medsr.selfsup.operators import AxisOperators, bspline_matrix
 from medsr.selfsup.pairs import PlaneSampler
 from medsr.selfsup.plan import AXES, EnhancePlan
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 class Fitted:
     model: Any
     fit: FitResult
-    scale: RobustScale
+    scale: Normalizer
     normalised: np.ndarray | None
     mask2d: np.ndarray | None
     net_config: dict[str, Any]
@@ -91,7 +92,7 @@ def fit_network(image: Image, plan: EnhancePlan, *, clock: Any, budget: float, s
 
     t0, c0 = time.perf_counter(), time.process_time()
     vol = image.data[0].transpose(_perm(plan))  # (N, A, B) view
-    scale = RobustScale.fit(vol)
+    scale = Normalizer.fit(image, mode="percentile")  # robust p0.5..p99.5 window, exact inverse
     norm = np.ascontiguousarray(scale.forward(vol))
     mask = foreground(image).transpose(_perm(plan))
     cfg = config or FitConfig()
@@ -137,7 +138,7 @@ def _operators(image: Image, plan: EnhancePlan, fitted: Fitted, device: str, tta
                               spacing_lr=float(plan.spacing_in[thick]), n_lr=n_lr)
     return InferSpec(U=bspline_matrix(n_net, n_lr, n_net / n_lr),
                      R=None if n_out == n_net else bspline_matrix(n_out, n_net, n_out / n_net),
-                     W=ops.W, P=ops.P, halo=halo, offset=fitted.scale.offset, scale=fitted.scale.scale,
+                     W=ops.W, P=ops.P, halo=halo, offset=fitted.scale.lo[0], scale=fitted.scale.hi[0] - fitted.scale.lo[0],
                      precision=fitted.precision, device=device, tta=tta, **options)
 
 
