@@ -36,7 +36,7 @@ def test_enhance_writes_output_uncertainty_sidecar_report(tmp_path: Path) -> Non
     assert unc.shape == sr.shape and float(unc.data.min()) >= 0
     side = json.loads((tmp_path / "iso.json").read_text())
     assert side["command"] == "enhance" and side["input_file"] == str(src)
-    assert side["thickness_assumed"] is True
+    assert side["thickness_assumed"] is True and side["input_slice_thickness_mm"] == pytest.approx(4.0)
     assert side["data_consistency"]["relative_error_after"] < 1e-3
     assert (tmp_path / "rep" / "report.html").read_text().startswith("<!DOCTYPE html>")
 

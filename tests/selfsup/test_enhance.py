@@ -48,7 +48,7 @@ def test_data_consistency_after_projection(case, result):
 def test_info_records_the_run(result):
     info = result.info
     assert info["thick_axis"] == "Z" and info["thickness_assumed"] is False
-    assert info["slice_thickness_mm"] == pytest.approx(2.4) and info["gap_mm"] == pytest.approx(0.8)
+    assert info["input_slice_thickness_mm"] == pytest.approx(2.4) and info["gap_mm"] == pytest.approx(0.8)
     assert info["training"]["steps"] == 12 and info["seed"] == 0
     assert info["loss_curve"] and info["loss_curve"][-1][0] == 12
     assert set(info["timings_s"]) >= {"plan", "prepare", "train", "infer"}

@@ -138,7 +138,7 @@ def enhance_report(out_dir: str | Path, *, lr: Image, bspline: Image, sr: Image,
 
 
 def _summary(info: dict[str, Any]) -> dict[str, Any]:
-    keys = ("thick_axis", "input_spacing_mm", "output_spacing_mm", "factors", "slice_thickness_mm",
+    keys = ("thick_axis", "input_spacing_mm", "output_spacing_mm", "factors", "input_slice_thickness_mm",
             "thickness_assumed", "gap_mm", "profile", "output_shape", "seed", "threads")
     out = {k: info[k] for k in keys if k in info}
     if isinstance(out.get("profile"), dict):

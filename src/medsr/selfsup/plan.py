@@ -73,7 +73,7 @@ class EnhancePlan:
         return {
             "thick_axis": AXES[ax], "inplane_axes": [AXES[a] for a in self.inplane_axes],
             "input_spacing_mm": [float(s) for s in self.spacing_in],
-            "slice_thickness_mm": float(self.thickness_mm),
+            "input_slice_thickness_mm": float(self.thickness_mm),
             "thickness_assumed": bool(self.thickness_assumed), "gap_mm": float(self.gap_mm),
             "profile": self.profile.to_dict(),
             "output_shape": list(self.output_grid.shape),
