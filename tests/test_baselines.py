@@ -10,7 +10,7 @@ from medsr.baselines import _resample_channel, lanczos_matrix, resample_to_grid,
 from medsr.errors import ConfigError, GeometryError
 from medsr.geometry import Grid, upsample_grid
 from medsr.image import Image, ImageMeta
-from tests.degrade.referee_case import mni_case, our_upsample_scored
+from tests.acquisition.referee_case import mni_case, our_upsample_scored
 
 
 def _vol(seed: int = 0) -> Image:

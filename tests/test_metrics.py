@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from medsr.baselines import upsample
-from medsr.degrade import degrade
+from medsr.acquisition import degrade
 from medsr.errors import ConfigError, InvalidImageError
 from medsr.image import Image, ImageMeta
 from medsr.metrics import (data_consistency_error, evaluate, evaluation_table, psnr, reference_mask, slice_profile,
                            ssim)
-from tests.degrade.referee_case import mni_case, our_upsample_scored, read_image
+from tests.acquisition.referee_case import mni_case, our_upsample_scored, read_image
 
 
 def _phantom(seed: int = 0) -> Image:

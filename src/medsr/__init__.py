@@ -23,7 +23,7 @@ _LAZY = {
     "Grid": "medsr.geometry:Grid",
     "read": "medsr.io:read",
     "write": "medsr.io:write",
-    "degrade": "medsr.degrade:degrade",
+    "degrade": "medsr.acquisition:degrade",
     "upsample": "medsr.baselines:upsample",
     "evaluate": "medsr.metrics:evaluate",
     "foreground_mask": "medsr.mask:foreground_mask",

@@ -146,7 +146,7 @@ def _nearest(pos: np.ndarray, n: int) -> np.ndarray:
 
 def _separable_lanczos(data: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
     """Lanczos resampling as three 1D passes (grids with the same direction); float64."""
-    from medsr.degrade.profile import apply_along_axis
+    from medsr.acquisition.profile import apply_along_axis
 
     shift = np.linalg.solve(src.direction, dst.origin - src.origin) / src.spacing
     out = np.asarray(data, dtype=np.float64)

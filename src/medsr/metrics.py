@@ -182,12 +182,12 @@ def data_consistency_error(lr: Image, sr: Image, profile: Any = "rect",
 
     ``sr`` is degraded with ``factors = lr.spacing / sr.spacing`` (1 where they agree within 1e-6),
     ``profile`` and ``thickness`` (mm; default: ``lr.meta.slice_thickness`` on the slice axis if
-    known, else thickness = LR spacing) by :func:`medsr.degrade.degrade`. If that lands on another
+    known, else thickness = LR spacing) by :func:`medsr.acquisition.degrade`. If that lands on another
     grid than ``lr`` (an SR output not made with ``upsample_grid``), it is resampled onto ``lr``'s
     grid linearly. All channels and voxels count; 0 means the output reproduces its input exactly.
     """
     from medsr.baselines import resample_to_grid
-    from medsr.degrade import degrade
+    from medsr.acquisition import degrade
 
     ratio = lr.spacing / sr.spacing
     if np.any(ratio < 1 - 1e-6):

@@ -39,7 +39,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _lr_folder(folder: Path, n: int = 4) -> Path:
-    from medsr.degrade import degrade
+    from medsr.acquisition import degrade
     from medsr.io import write
 
     folder.mkdir()

@@ -9,7 +9,7 @@ import pytest
 
 from medsr.cli.main import main
 
-from ..degrade.referee_case import mni_case, read_image, run_referee
+from ..acquisition.referee_case import mni_case, read_image, run_referee
 
 
 def _sitk_array(path: Path) -> np.ndarray:
@@ -53,7 +53,7 @@ def test_upsample_and_evaluate_agree_with_referee(tmp_path: Path, tmp_path_facto
 
 
 def test_evaluate_with_lr_adds_baselines(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from medsr.degrade import degrade
+    from medsr.acquisition import degrade
     from medsr.io import write
     from medsr.samples import sample_path
     from medsr.io import read

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from medsr.baselines import upsample
-from medsr.degrade import degrade
+from medsr.acquisition import degrade
 from medsr.errors import ConfigError, OutputError
 from medsr.image import Image, ImageMeta
 from medsr.metrics import evaluate
 from medsr.report.figures import _plane, _slicing_axis, comparison_figure, slice_profile_plot
-from tests.degrade.referee_case import read_image
+from tests.acquisition.referee_case import read_image
 
 
 def _png_size(path: Path) -> tuple[int, int]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medsr.degrade.profile import SliceProfile, apply_along_axis
+from medsr.acquisition.profile import SliceProfile, apply_along_axis
 from medsr.geometry import degrade_grid
 from medsr.image import Image, ImageMeta
 

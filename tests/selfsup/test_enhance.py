@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medsr.degrade.profile import SliceProfile
+from medsr.acquisition.profile import SliceProfile
 from medsr.image import Image, ImageMeta
 from medsr.selfsup import enhance
 from tests.selfsup.helpers import phantom, thick

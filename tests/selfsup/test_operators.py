@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medsr.degrade.profile import SliceProfile
+from medsr.acquisition.profile import SliceProfile
 from medsr.selfsup.operators import AxisOperators, bspline_matrix, project_last
 from medsr.selfsup.pairs import PlaneSampler
 

@@ -124,7 +124,7 @@ def test_rgb_and_3d_runs(tmp_path: Path) -> None:
 
 
 def test_paired_folders_train(grey_folders, tmp_path: Path) -> None:
-    from medsr.degrade import degrade
+    from medsr.acquisition import degrade
     from medsr.io import read, write
 
     train_hr, val_hr = grey_folders

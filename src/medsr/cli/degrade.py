@@ -50,7 +50,7 @@ def parse_noise(spec: str | None) -> dict | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medsr.degrade import degrade
+    from medsr.acquisition import degrade
     from medsr.io import read, write
 
     img = read(args.input, series=parse_series(args.series))

@@ -56,7 +56,7 @@ def _enhance_ct(out: Path, args: argparse.Namespace, progress: Progress) -> dict
 
 def _check_mni(out: Path, args: argparse.Namespace, progress: Progress) -> list[dict[str, Any]]:
     from medsr.baselines import upsample
-    from medsr.degrade import degrade
+    from medsr.acquisition import degrade
     from medsr.io import read, write
     from medsr.metrics import evaluate, evaluation_table
     from medsr.report.figures import comparison_figure

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from medsr.degrade.profile import SliceProfile
+from medsr.acquisition.profile import SliceProfile
 from medsr.image import Image
 from medsr.selfsup.plan import EnhancePlan, plan_enhance
 

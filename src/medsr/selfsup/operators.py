@@ -6,7 +6,7 @@ and a coarse ("LR") axis whose sample ``j`` is centred at fine index ``j f + (f 
 with ``f = spacing_lr / h`` (any real ≥ 1; the field-of-view rule of :mod:`medsr.geometry`).
 
 Example:
-    >>> from medsr.degrade.profile import SliceProfile
+    >>> from medsr.acquisition.profile import SliceProfile
     >>> ops = AxisOperators.build(SliceProfile("rect", 4.0), n_hr=16, spacing_hr=1.0, spacing_lr=4.0)
     >>> ops.W.shape, ops.U.shape, ops.P.shape
     ((4, 16), (16, 4), (16, 4))
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medsr.degrade.profile import SliceProfile, consistency_projector
+from medsr.acquisition.profile import SliceProfile, consistency_projector
 
 
 def bspline_matrix(n_hr: int, n_lr: int, f: float) -> np.ndarray:

@@ -12,7 +12,7 @@ Patch centres are drawn inside the foreground mask.
 
 Example:
     >>> import numpy as np
-    >>> from medsr.degrade.profile import SliceProfile
+    >>> from medsr.acquisition.profile import SliceProfile
     >>> vol = np.random.default_rng(0).random((5, 40, 36)).astype(np.float32)
     >>> s = PlaneSampler(vol, {0: (4.0, 4.0), 1: (4.0, 4.0)}, SliceProfile("rect", 4.0), patch=16)
     >>> x, y = s.batch(3)
@@ -25,7 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from medsr.degrade.profile import SliceProfile
+from medsr.acquisition.profile import SliceProfile
 from medsr.selfsup.operators import AxisOperators
 
 

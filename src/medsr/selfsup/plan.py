@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from medsr.degrade.profile import SliceProfile
+from medsr.acquisition.profile import SliceProfile
 from medsr.errors import ConfigError, InvalidImageError
 from medsr.geometry import Grid, upsample_grid
 from medsr.image import Image

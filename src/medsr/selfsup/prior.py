@@ -89,7 +89,7 @@ def train_prior(planes: list[Any], *, seconds: float = 300.0,
     import numpy as np
     import torch
 
-    from medsr.degrade.profile import SliceProfile
+    from medsr.acquisition.profile import SliceProfile
     from medsr.models.planar_residual import PlanarResidualNet
     from medsr.selfsup.enhance import DEFAULT_NET
     from medsr.selfsup.fit import FitConfig, fit, resolve_precision

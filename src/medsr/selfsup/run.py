@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from medsr.degrade.profile import SliceProfile
+from medsr.acquisition.profile import SliceProfile
 from medsr.image import Image
 from medsr.selfsup.fit import FitConfig, FitResult, choose_threads, fit, resolve_precision
 from medsr.selfsup.infer import InferSpec, block_functions, dc_report, row_index

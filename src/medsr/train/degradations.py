@@ -8,7 +8,7 @@ correction", CVPR 2019; Zhang et al., BSRGAN, ICCV 2021). Drawing the slice prof
 Gaussian) and its width around the nominal ``factor`` (e.g. 0.7–1.3 ×) keeps the model useful
 on scanners whose true profile is not the one assumed.
 
-All physics is done by :func:`medsr.degrade.degrade`; this module only draws its arguments.
+All physics is done by :func:`medsr.acquisition.degrade`; this module only draws its arguments.
 Patches arrive normalised (window → 0…1), and degradation is linear with rows summing to one,
 so it commutes with the normaliser; noise ``sigma`` is then a fraction of the intensity window.
 The ``ct`` noise model depends on HU and is applied in physical units.
@@ -75,7 +75,7 @@ class DegradationSampler:
         """Degrade a normalised HR ``patch`` ``(C, X, Y, Z)`` with model ``draw``; returns the LR
         array on :func:`medsr.geometry.degrade_grid` of the patch. ``normalizer`` (the patch's
         :class:`~medsr.intensity.Normalizer`) is needed only for ``ct`` noise."""
-        from medsr.degrade import degrade
+        from medsr.acquisition import degrade
 
         img = Image(patch, spacing=spacing, meta=ImageMeta(spatial_dims=3 if patch.shape[3] > 1 else 2))
         noise = draw["noise"]
@@ -84,7 +84,7 @@ class DegradationSampler:
                      blur_mm=draw["blur_mm"], kspace=draw["kspace"],
                      noise=None if physical_noise or noise is None else noise, seed=draw["seed"]).data
         if physical_noise:
-            from medsr.degrade.noise import NoiseModel
+            from medsr.acquisition.noise import NoiseModel
 
             width = float(np.mean(np.asarray(normalizer.hi) - np.asarray(normalizer.lo)))
             c = len(normalizer.lo)
@@ -114,7 +114,7 @@ def canonical_lr(patch: np.ndarray, spacing: Sequence[float], factors: Sequence[
     """The reference degradation used for validation: rect profile, thickness = LR spacing (the
     mean of ``f`` consecutive voxels along each degraded axis), no blur, no noise — the
     convention of ``../shared/referee``."""
-    from medsr.degrade import degrade
+    from medsr.acquisition import degrade
 
     img = Image(patch, spacing=spacing, meta=ImageMeta(spatial_dims=3 if patch.shape[3] > 1 else 2))
     return degrade(img, tuple(float(f) for f in factors), profile="rect").data.astype(np.float32)

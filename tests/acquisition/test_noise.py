@@ -1,10 +1,10 @@
-"""Tests of medsr.degrade.noise: Gaussian, Rician and CT (variance ∝ attenuation) models."""
+"""Tests of medsr.acquisition.noise: Gaussian, Rician and CT (variance ∝ attenuation) models."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from medsr.degrade.noise import NoiseModel
+from medsr.acquisition.noise import NoiseModel
 from medsr.errors import ConfigError
 
 

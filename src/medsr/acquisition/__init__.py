@@ -4,8 +4,8 @@
 to the LR samples of :func:`medsr.geometry.degrade_grid` (LR sample ``j`` centred at HR index
 ``j f + (f - 1) / 2``; HR voxels beyond the last whole block are not acquired). The operator is
 an optional Gaussian PSF on the HR grid followed by a slice profile
-(:class:`~medsr.degrade.profile.SliceProfile`) or a k-space truncation
-(:mod:`medsr.degrade.kspace`); noise (:mod:`medsr.degrade.noise`) is added on the LR grid.
+(:class:`~medsr.acquisition.profile.SliceProfile`) or a k-space truncation
+(:mod:`medsr.acquisition.kspace`); noise (:mod:`medsr.acquisition.noise`) is added on the LR grid.
 Everything is computed in float64 and returned as float32.
 
 With ``factors=(1, 1, 4)`` and the default rect profile this is exactly the ``make`` step of
@@ -25,17 +25,15 @@ Example:
 from __future__ import annotations
 
 import logging
-import sys
-import types
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from medsr.degrade.kspace import kspace_matrix, kspace_record
-from medsr.degrade.noise import NoiseModel
-from medsr.degrade.profile import SliceProfile
-from medsr.degrade.resample import (apply_operators, gaussian_matrix, grid_record, parse_factors,
+from medsr.acquisition.kspace import kspace_matrix, kspace_record
+from medsr.acquisition.noise import NoiseModel
+from medsr.acquisition.profile import SliceProfile
+from medsr.acquisition.resample import (apply_operators, gaussian_matrix, grid_record, parse_factors,
                                     parse_per_axis, slice_axis)
 from medsr.errors import ConfigError
 from medsr.geometry import degrade_grid
@@ -72,7 +70,7 @@ def degrade(image: Image, factors: Sequence[float] | float, *,
             per-axis values.
         kspace: k-space truncation instead of the slice profile: a window name (``none``,
             ``hann``, ``tukey``) or ``{"window": ..., "alpha": 0.5, "axes": [0, 1]}`` (default
-            axes: every degraded axis). Same output grid (see :mod:`medsr.degrade.kspace`).
+            axes: every degraded axis). Same output grid (see :mod:`medsr.acquisition.kspace`).
         noise: ``"gaussian:σ"``, ``"rician:σ"``, ``"ct:σ_HU"`` or a dict/NoiseModel.
         seed: seed of the noise generator.
 
@@ -197,15 +195,3 @@ def _axis_operator(a: int, n: int, sp: float, fa: float, n_lr: int, t: float | N
     if fa == 1 and p.kind == "rect" and t <= sp * (1 + 1e-9):
         return None, None  # a rect of at most one voxel on the HR grid is the identity
     return p.matrix(n, sp, sp * fa, n_lr), p.to_dict()
-
-
-class _CallableModule(types.ModuleType):
-    """``medsr.degrade`` is both this package and the public function: once the package has been
-    imported (e.g. by ``import medsr.degrade.profile``), the attribute ``medsr.degrade`` is the
-    module, so calling it must still run :func:`degrade`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Image:
-        return degrade(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -1,7 +1,7 @@
 """Per-axis linear operators applied to an Image's array, and the parsing of per-axis options.
 
 Each degraded axis gets one ``(n_lr, n_hr)`` float64 matrix (a slice profile from
-:mod:`medsr.degrade.profile`, a k-space truncation from :mod:`medsr.degrade.kspace`, or a
+:mod:`medsr.acquisition.profile`, a k-space truncation from :mod:`medsr.acquisition.kspace`, or a
 Gaussian blur on the HR grid); :func:`apply_operators` applies them one axis after the other in
 float64, channel by channel, so the result does not depend on the axis order beyond rounding.
 
@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from medsr.degrade.profile import FWHM_TO_SIGMA, apply_along_axis
+from medsr.acquisition.profile import FWHM_TO_SIGMA, apply_along_axis
 from medsr.errors import ConfigError
 from medsr.geometry import Grid
 from medsr.image import Image

@@ -1,10 +1,10 @@
-"""Tests of medsr.degrade.kspace: band limits, windows and the LR grid convention."""
+"""Tests of medsr.acquisition.kspace: band limits, windows and the LR grid convention."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from medsr.degrade.kspace import band_window, kspace_matrix
+from medsr.acquisition.kspace import band_window, kspace_matrix
 from medsr.errors import ConfigError
 
 

@@ -6,7 +6,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from medsr.degrade.profile import SliceProfile, apply_along_axis, project_consistent
+from medsr.acquisition.profile import SliceProfile, apply_along_axis, project_consistent
 from medsr.errors import ConfigError
 
 from ..conftest import REFEREE

@@ -1,4 +1,4 @@
-"""medsr.degrade reproduces ``referee.py make`` on the MNI volume (contiguous and gap cases)."""
+"""medsr.acquisition reproduces ``referee.py make`` on the MNI volume (contiguous and gap cases)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medsr.degrade import degrade
-from tests.degrade.referee_case import mni_case, read_image
+from medsr.acquisition import degrade
+from tests.acquisition.referee_case import mni_case, read_image
 
 pytestmark = pytest.mark.shared
 

@@ -1,4 +1,4 @@
-"""Tests of medsr.degrade.degrade: grids, thickness, profiles, blur, records and errors."""
+"""Tests of medsr.acquisition.degrade: grids, thickness, profiles, blur, records and errors."""
 from __future__ import annotations
 
 import json
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medsr.degrade import degrade
-from medsr.degrade.profile import SliceProfile
-from medsr.degrade.resample import gaussian_matrix
+from medsr.acquisition import degrade
+from medsr.acquisition.profile import SliceProfile
+from medsr.acquisition.resample import gaussian_matrix
 from medsr.errors import ConfigError
 from medsr.geometry import degrade_grid
 from medsr.image import Image, ImageMeta
