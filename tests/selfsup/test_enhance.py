@@ -73,9 +73,11 @@ def test_hu_stay_hu_without_training():
 
 def test_tiled_equals_untiled(case):
     lr = case[1]
-    whole = enhance(lr, steps=6, threads=1, seed=1, block_size=4096)
-    tiled = enhance(lr, steps=6, threads=1, seed=1, block_size=6)
-    assert tiled.info["data_consistency"]["block_rows"] == 6
+    whole = enhance(lr, steps=6, threads=1, seed=1)
+    tiled = enhance(lr, steps=6, threads=1, seed=1, block_size=6, slab=3)
+    assert tiled.info["data_consistency"]["plane_tile"] == 6
+    assert whole.info["data_consistency"]["plane_tile"] is None
+    assert min(tiled.info["data_consistency"]["slabs"]) > 1
     # within 1e-4 in the network's normalised units (robust range = 1): float32 rounding only
     rec = whole.info["intensity"]  # the Normalizer record: robust window lo..hi
     scale = rec["hi"][0] - rec["lo"][0]

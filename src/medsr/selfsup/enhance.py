@@ -81,7 +81,8 @@ def enhance(image: Image, *, spacing: Sequence[float] | None = None,
             seed: int = 0, workdir: str | os.PathLike | None = None,
             progress: Callable[[str, int, int], None] | None = None,
             net: dict[str, Any] | None = None, precision: str = "auto", tta: bool = False,
-            block_size: int | None = None, init: str | None = "auto") -> EnhanceResult:
+            block_size: int | None = None, slab: int | None = None,
+            init: str | None = "auto") -> EnhanceResult:
     """Restore the thick axis of ``image`` from its own sharp planes.
 
     Args:
@@ -102,7 +103,9 @@ def enhance(image: Image, *, spacing: Sequence[float] | None = None,
         net: network hyperparameters (default :data:`DEFAULT_NET`).
         precision: ``"auto"`` (bf16 where the CPU has it), ``"bf16"`` or ``"fp32"``.
         tta: average with horizontally flipped planes (doubles inference time).
-        block_size: rows per inference block (default from a memory budget).
+        block_size: width of plane tiles at inference (default: whole planes, tiled only when
+            one plane exceeds the memory budget); slab: planes per inference slab (default from
+            a memory budget). Neither changes the result.
         init: ``"auto"`` (a shipped generic prior when present and matching; none is shipped,
             see :mod:`medsr.selfsup.prior`), ``None`` (random initialisation) or a path to a
             safetensors file written by :func:`medsr.selfsup.prior.save_prior`.
@@ -130,7 +133,8 @@ def enhance(image: Image, *, spacing: Sequence[float] | None = None,
                              seed=seed, progress=progress, net=net or DEFAULT_NET,
                              precision=precision, init=init, auto_threads=not threads)
         out, unc, dc = infer_volume(image, plan, fitted, clock=clock, device=dev, tta=tta,
-                                    workdir=workdir, progress=progress, block_size=block_size)
+                                    workdir=workdir, progress=progress, block_size=block_size,
+                                    slab=slab)
     finally:
         torch.set_num_threads(old_threads)
     clock.stage("total", t0, c0)

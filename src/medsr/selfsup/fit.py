@@ -27,6 +27,7 @@ class FitConfig:
     lr: float = 2e-3
     warmup: float = 0.05
     weight_decay: float = 0.0
+    loss: str = "l1"
     log_every: int = 10
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +103,15 @@ def choose_threads(model: Any, sampler: Any, config: FitConfig | None = None, pr
     return best
 
 
+def _loss(err: Any, kind: str) -> Any:
+    """Mean ``l1``, ``l2`` (squared) or ``charbonnier`` (ε = 1e-3) of the error tensor."""
+    if kind == "l2":
+        return (err * err).mean()
+    if kind == "charbonnier":
+        return (err * err + 1e-6).sqrt().mean()
+    return err.abs().mean()
+
+
 def _lr_factor(progress: float, warmup: float) -> float:
     if progress < warmup:
         return max(0.02, progress / warmup)
@@ -142,7 +152,7 @@ def fit(model: Any, sampler: Any, *, steps: int | None = None, time_budget_s: fl
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=prec == "bf16"):
             out = model(x)
-        loss = (out.float() - y).abs().mean()
+        loss = _loss(out.float() - y, cfg.loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -1,21 +1,21 @@
-"""Applying the fitted plane network along the thick axis, in two orientations, block by block.
+"""Applying the fitted plane network along the thick axis, in two orientations, in two passes.
 
-Layout: channels-first for the shared tiled engine (:func:`medsr.engine.runner.run_tiled`): the
-LR volume is ``(N, A, B)`` with the thick axis N as the "channel" axis and A, B the
-sharp axes. Blocks run along A with a halo (≥ the network's receptive-field radius) and hold
-the whole of B and N, so tiled and untiled outputs agree and the data-consistency projection
-(along N, per column) is exact inside each block.
-
-The two orientations are the planes that contain the thick axis: ⊥A (each ``(N, B)``) and ⊥B
-(each ``(N, A)``). Their mean is the estimate; their absolute half-difference is the
-uncertainty (SMORE, Zhao et al., IEEE TMI 2021, fuses orientations in the Fourier domain; a
-plain mean is used here — see ``benchmarks/enhance.py`` for the measurements).
+Layout: the LR volume is ``(N, A, B)`` with N the thick axis and A, B the sharp axes. The two
+orientations are the planes that contain the thick axis: ⊥A (each ``(N, B)``) and ⊥B (each
+``(N, A)``). Each plane is restored independently, so neither pass needs context from its
+neighbours: the first pass runs slabs of rows of A and writes its estimate into the output;
+the second runs slabs of columns of B, fuses its estimate with the first (mean), writes the
+uncertainty (absolute half-difference) and projects each column onto data consistency (along
+N). Only planes wider than a memory budget are tiled, along their sharp axis, through the
+shared engine (:func:`medsr.engine.runner.run_tiled`) with a receptive-field halo, so any
+slab or tile size gives the same result. SMORE (Zhao et al., IEEE TMI 2021) fuses
+orientations in the Fourier domain; a plain mean is used here (see ``benchmarks/enhance.py``).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -28,9 +28,12 @@ class InferSpec:
         U: ``(n_net, n_lr)`` cubic B-spline onto the network grid along N.
         R: ``(n_out, n_net)`` resampling onto the output grid, or ``None`` when they agree.
         W, P: ``(n_lr, n_out)`` acquisition and ``(n_out, n_lr)`` consistency projector.
-        halo: rows of context on each side of a block along A (cropped by the caller).
+        halo: pixels of context on each side of a plane tile (≥ the receptive-field radius).
         precision: ``bf16`` or ``fp32``; device: torch device string.
         plane_pixels: pixels per network call (bounds memory).
+        tile: width of the plane tiles along their sharp axis (``None``: whole planes unless
+            one plane exceeds ``plane_pixels``); multiple: tile widths are multiples of it (the
+            network's pixel-unshuffle factor, so tiles keep the same phase).
         tta: also run the planes flipped along their sharp axis and average (×2 cost).
         fusion: ``"mean"`` of both orientations (default), ``"dc"`` (per column, weighted by
             each orientation's data-consistency residual; measured +0.05 dB on the CT
@@ -51,6 +54,8 @@ class InferSpec:
     precision: str = "fp32"
     device: str = "cpu"
     plane_pixels: int = 1 << 19
+    tile: int | None = None
+    multiple: int = 1
     tta: bool = False
     fusion: str = "mean"
     project: bool = True
@@ -64,8 +69,8 @@ class InferSpec:
                 setattr(self, name, np.ascontiguousarray(m, dtype=np.float32))
 
 
-def run_planes(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
-    """Network on ``(P, H, W)`` planes (H the thick axis) → ``(P, H, W)`` float32."""
+def _net_batches(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
+    """Network on ``(P, H, W)`` planes, a few planes per call → ``(P, H, W)`` float32."""
     import torch
 
     out = np.empty(planes.shape, dtype=np.float32)
@@ -83,6 +88,27 @@ def run_planes(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
             out[s:s + per] = y[:, 0].cpu().numpy()
     spec.stats["pixels"] += planes.size * (2 if spec.tta else 1)
     return out
+
+
+def run_planes(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
+    """Network on ``(P, H, W)`` planes (H the thick axis) → ``(P, H, W)`` float32.
+
+    The planes go through :func:`medsr.engine.runner.run_tiled` along W with a halo of the
+    network's receptive-field radius (reflected at the plane ends), so tiles of
+    ``spec.tile`` pixels (default: whole planes, or tiles of about ``spec.plane_pixels`` when a
+    single plane is larger) give the same result as whole planes.
+    """
+    from medsr.engine.runner import run_tiled
+
+    h, w = planes.shape[1:]
+    tile = spec.tile
+    if tile is None and h * w > spec.plane_pixels:
+        tile = max(4 * spec.halo, spec.plane_pixels // max(1, h))
+    if tile is not None:
+        tile = max(spec.multiple, int(tile) - int(tile) % spec.multiple)
+        tile = None if tile >= w else tile
+    return run_tiled(lambda b: _net_batches(net, b, spec), np.asarray(planes, np.float32), (1, 1),
+                     tile=(None, tile), halo=(0, spec.halo), blend="none")
 
 
 def _along0(M: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -112,86 +138,61 @@ def _dc_weighted(ya: np.ndarray, yb: np.ndarray, y: np.ndarray, spec: InferSpec)
     return wa * ya + (1 - wa) * yb
 
 
-def _chunks(n: int, per: int) -> list[tuple[int, int]]:
+def chunks(n: int, per: int) -> list[tuple[int, int]]:
+    """``[(start, stop), …]`` covering ``range(n)`` in steps of ``per``."""
     return [(s, min(n, s + per)) for s in range(0, n, max(1, per))]
 
 
-def predict_block(net: Any, block: np.ndarray, spec: InferSpec) -> np.ndarray:
-    """The per-block function: ``(n_lr, a, B)`` LR in the input's units with ``spec.halo`` rows
-    of context on both sides of A → ``(2 n_out, a, B)``: the consistent, fused estimate then
-    the uncertainty, in the input's units (halo rows are zero; the caller crops them).
-
-    Memory: the output (its halo rows are never touched, so never resident) and small chunks:
-    the planes are interpolated, run through the network and fused a few at a time.
-    """
-    h, a, n_b = spec.halo, block.shape[1], block.shape[2]
-    nc = a - 2 * h
-    x = (np.asarray(block, dtype=np.float32) - np.float32(spec.offset)) / np.float32(spec.scale)
-    n_net, n_out = spec.U.shape[0], spec.W.shape[1]
-    out = np.zeros((2 * n_out, a, n_b), dtype=np.float32)
-    if spec.R is None:
-        est, unc = out[:n_out, h:h + nc], out[n_out:, h:h + nc]
-    else:
-        est, unc = np.empty((n_net, nc, n_b), np.float32), np.empty((n_net, nc, n_b), np.float32)
-    per = max(1, spec.plane_pixels // max(1, n_net * max(a, n_b)))
-    for s, e in _chunks(nc, per):  # planes ⊥A: one per core row, (N, B) each
-        up = _along0(spec.U, x[:, h + s:h + e])  # (n_net, rows, B), interpolated along N
-        est[:, s:e] = run_planes(net, up.transpose(1, 0, 2), spec).transpose(1, 0, 2)
-    for s, e in _chunks(n_b, per):  # planes ⊥B: one per column, (N, a) each, cropped to the core
-        up = _along0(spec.U, x[:, :, s:e])  # (n_net, a, cols)
-        yb = run_planes(net, up.transpose(2, 0, 1), spec)[:, :, h:h + nc].transpose(1, 2, 0)
-        ya = est[:, :, s:e]
-        unc[:, :, s:e] = 0.5 * np.abs(ya - yb)
-        if spec.fusion == "B":
-            ya[...] = yb
-        elif spec.fusion == "dc" and spec.R is None:
-            ya[...] = _dc_weighted(ya, yb, x[:, h:h + nc, s:e], spec)
-        elif spec.fusion != "A":
-            ya += yb
-            ya *= 0.5
-    del up, x
-    if spec.R is not None:
-        out[:n_out, h:h + nc] = _along0(spec.R, est)
-        out[n_out:, h:h + nc] = np.abs(_along0(spec.R, unc))
-        est, unc = out[:n_out, h:h + nc], out[n_out:, h:h + nc]
-    est *= np.float32(spec.scale)
-    est += np.float32(spec.offset)
-    unc *= np.float32(spec.scale)
-    consistent(est, np.asarray(block[:, h:h + nc], dtype=np.float32), spec)
-    return out
-
-
-def interpolate_block(block: np.ndarray, spec: InferSpec) -> np.ndarray:
-    """Fill for background blocks: cubic B-spline, consistent, zero uncertainty; no halo."""
-    y = np.asarray(block, dtype=np.float32)
-    est = _along0(spec.U, y)
+def _to_units(spec: InferSpec, est: np.ndarray) -> np.ndarray:
+    """Network-grid estimate (normalised) → output grid (``R``) in the input's units."""
     if spec.R is not None:
         est = _along0(spec.R, est)
+    est *= np.float32(spec.scale)
+    est += np.float32(spec.offset)
+    return est
+
+
+def _orientation(net: Any, lr: np.ndarray, spec: InferSpec, active: np.ndarray) -> np.ndarray:
+    """Restore ``lr`` ``(n_lr, a, b)`` (input units) as planes ⊥ its last axis, ``(N, a)`` each
+    → ``(n_out, a, b)`` in the input's units. Inactive planes (``active[j]`` False: no
+    foreground) get the cubic B-spline alone."""
+    x = (np.asarray(lr, dtype=np.float32) - np.float32(spec.offset)) / np.float32(spec.scale)
+    up = _along0(spec.U, x)  # (n_net, a, b)
+    on = np.flatnonzero(active)
+    if len(on):
+        planes = up[:, :, on].transpose(2, 0, 1)  # (planes, n_net, a)
+        up[:, :, on] = run_planes(net, planes, spec).transpose(1, 2, 0)
+    return _to_units(spec, up)
+
+
+def first_pass(net: Any, lr: np.ndarray, spec: InferSpec, active: np.ndarray) -> np.ndarray:
+    """Orientation ⊥A: ``lr`` ``(n_lr, rows, B)`` → its planes ``(N, B)``, one per row, restored
+    → ``(n_out, rows, B)`` in the input's units."""
+    return _orientation(net, lr.transpose(0, 2, 1), spec, active).transpose(0, 2, 1)
+
+
+def second_pass(net: Any, lr: np.ndarray, first: np.ndarray, spec: InferSpec,
+                active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Orientation ⊥B on columns ``lr`` ``(n_lr, A, cols)``, fused with the first pass's
+    estimate ``first`` ``(n_out, A, cols)`` of the same columns, then projected onto data
+    consistency → ``(estimate, uncertainty)``, each ``(n_out, A, cols)`` in the input's units.
+    Columns without foreground keep the first pass's estimate and zero uncertainty."""
+    ya = np.array(first, dtype=np.float32)
+    yb = _orientation(net, lr, spec, active)
+    unc = 0.5 * np.abs(ya - yb)
+    unc[:, :, ~active] = 0.0
+    y = np.asarray(lr, dtype=np.float32)
+    if spec.fusion == "B":
+        est = yb
+    elif spec.fusion == "A":
+        est = ya
+    elif spec.fusion == "dc":
+        est = _dc_weighted(ya, yb, y, spec)
+    else:
+        est = 0.5 * (ya + yb)
+    est[:, :, ~active] = ya[:, :, ~active]
     consistent(est, y, spec)
-    return np.concatenate([est, np.zeros_like(est)], axis=0)
-
-
-def row_index(n_rows: int, n_cols: int) -> np.ndarray:
-    """``(1, n_rows, n_cols)`` float32 map of row numbers, the array handed to the engine.
-
-    The engine tiles, pads (by reflection) and crops this small map instead of the volume, so
-    no padded copy of the volume is made; each block function reads the rows it is given from
-    the volume itself (reflected rows at the borders, as the engine's padding would give).
-    """
-    rows = np.arange(n_rows, dtype=np.float32)[None, :, None]
-    return np.ascontiguousarray(np.broadcast_to(rows, (1, n_rows, n_cols)))
-
-
-def block_functions(net: Any, spec: InferSpec, volume: np.ndarray) -> tuple[Callable, Callable]:
-    """``(fn, fill)`` for :func:`medsr.engine.runner.run_tiled` over :func:`row_index` of
-    ``volume`` (``(N, A, B)`` in the input's units; rows past A repeat the last row)."""
-    last = volume.shape[1] - 1
-
-    def rows_of(block: np.ndarray) -> np.ndarray:
-        idx = np.minimum(np.rint(block[0, :, 0]).astype(np.intp), last)
-        return np.asarray(volume[:, idx, :], dtype=np.float32)
-
-    return (lambda b: predict_block(net, rows_of(b), spec)), (lambda b: interpolate_block(rows_of(b), spec))
+    return est, unc
 
 
 def dc_report(stats: dict[str, float]) -> dict[str, float]:

@@ -1,11 +1,11 @@
 """The two stages behind :func:`medsr.selfsup.enhance`: fit a network on the scan's sharp
-planes, then infer the whole volume block by block with fusion and data consistency.
+planes, then infer the whole volume slab by slab in two passes, with fusion and data consistency.
 
 Layout: ``(N, A, B)`` (thick, sharp, sharp). Training uses one normalised contiguous copy,
-released before inference; inference reads the input itself through
-:func:`medsr.engine.runner.run_tiled` (N is its "channel" axis) and normalises block by block.
-The output is ``(2 N_out, A, B)`` (estimate, then uncertainty), returned as ``(X, Y, Z)`` views
-in the input's axis order (for Z-thick volumes already in the writers' memory order).
+released before inference; inference reads the input itself slab by slab and normalises each
+slab (:mod:`medsr.selfsup.infer`). The output is ``(2 N_out, A, B)`` (estimate, then
+uncertainty; a memmap with ``workdir``), returned as ``(X, Y, Z)`` views in the input's axis
+order (for Z-thick volumes already in the writers' memory order).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import numpy as np
 from medsr.acquisition.profile import SliceProfile
 from medsr.image import Image
 from medsr.selfsup.fit import FitConfig, FitResult, choose_threads, fit, resolve_precision
-from medsr.selfsup.infer import InferSpec, block_functions, dc_report, row_index
+from medsr.selfsup.infer import InferSpec, chunks, dc_report, first_pass, second_pass
 from medsr.intensity import Normalizer
 from medsr.selfsup.normalise import foreground
 from medsr.selfsup.operators import AxisOperators, bspline_matrix
@@ -120,13 +120,14 @@ def fit_network(image: Image, plan: EnhancePlan, *, clock: Any, budget: float, s
                                 f"{AXES[a]}{AXES[plan.thick_axis]} planes"])
 
 
-def _block_rows(n_b: int, n_big: int, block_size: int | None, halo: int) -> int:
-    """Core rows per block: the block's temporaries (≈ 3 thick-axis planes per row, halo
-    included) stay near 192 MiB; wide volumes get narrow cores (more halo work, less memory)."""
-    if block_size:
-        return int(block_size)
-    per_row = 4 * n_b * n_big * 3
-    return int(max(8, min(256, (192 << 20) // max(1, per_row) - 2 * halo)))
+def _slab(n_net: int, n_out: int, width: int, slab: int | None) -> int:
+    """Planes per slab: a slab's temporaries (≈ 8 float32 copies of ``max(n_net, n_out) ×
+    width`` per plane: input, interpolation, network in and out, both estimates, fusion,
+    uncertainty) stay near 192 MiB."""
+    if slab:
+        return int(slab)
+    per_plane = 4 * 8 * max(n_net, n_out) * max(1, width)
+    return int(max(1, min(1024, (192 << 20) // per_plane)))
 
 
 def _operators(image: Image, plan: EnhancePlan, fitted: Fitted, device: str, tta: bool,
@@ -157,48 +158,53 @@ def _release_memory() -> None:
 
 def infer_volume(image: Image, plan: EnhancePlan, fitted: Fitted, *, clock: Any, device: str,
                  tta: bool, workdir: Any, progress: Callable | None, block_size: int | None,
-                 skip_background: bool = True, **options: Any
+                 skip_background: bool = True, slab: int | None = None, **options: Any
                  ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """SR and uncertainty ``(X, Y, Z)`` arrays on ``plan.output_grid`` and the DC report.
 
-    Runs :func:`medsr.engine.runner.run_tiled` over blocks along A (whole B and N, a halo
-    of the network's receptive-field radius); with ``workdir`` the output is a memmap there.
-    ``options`` go to :class:`~medsr.selfsup.infer.InferSpec` (``fusion``, ``project``).
+    Two passes over slabs of planes (:mod:`medsr.selfsup.infer`): rows of A, then columns of
+    B; with ``workdir`` the output is a memmap there. ``block_size`` is the width of plane tiles
+    (default: whole planes), ``slab`` the planes per slab (default from a memory budget); neither
+    changes the result. ``options`` go to :class:`~medsr.selfsup.infer.InferSpec` (``fusion``,
+    ``project``).
     """
-    from medsr.engine.runner import run_tiled
-
     t0, c0 = time.perf_counter(), time.process_time()
     net = fitted.model
     shuffle = int(getattr(net, "shuffle", 1))
     halo = int(getattr(net, "halo", 0))
     halo += (-halo) % shuffle
-    spec = _operators(image, plan, fitted, device, tta, halo, **options)
+    spec = _operators(image, plan, fitted, device, tta, halo, tile=block_size, multiple=shuffle, **options)
     n_out = plan.output_grid.shape[plan.thick_axis]
     fitted.normalised = None  # the training copy is not needed any more
     _release_memory()
     volume = image.data[0].transpose(_perm(plan))  # (N, A, B) view of the input, never copied
     n_a, n_b = volume.shape[1:]
-    pad = (-n_a) % shuffle  # even A keeps every block on the same pixel-unshuffle phase
-    index = row_index(n_a + pad, n_b)
-    rows = _block_rows(n_b, max(plan.net_size, n_out), block_size, halo)
-    rows = max(shuffle, rows - rows % shuffle)
-    fn, fill = block_functions(net, spec, volume)
-    mask = None
-    if skip_background and fitted.mask2d is not None:
-        mask = np.pad(fitted.mask2d, ((0, pad), (0, 0)), mode="edge") if pad else fitted.mask2d
-    shape = (2 * n_out, n_a + pad, n_b)
-    out = None
+    fg = fitted.mask2d if (skip_background and fitted.mask2d is not None) else np.ones((n_a, n_b), bool)
+    shape = (2 * n_out, n_a, n_b)
     if workdir is not None:
         from medsr.engine.stitch import temp_memmap
 
-        out = temp_memmap(workdir, shape)
-    res = run_tiled(fn, index, (1, 1), tile=(rows, None), halo=(halo, 0), blend="none", mask=mask,
-                    fill=fill, out=out, progress=(lambda d, t: progress("infer", d, t)) if progress else None)
-    res = res[:, :n_a]
+        res = temp_memmap(workdir, shape)
+    else:
+        res = np.empty(shape, dtype=np.float32)
+    rows, cols = chunks(n_a, _slab(plan.net_size, n_out, n_b, slab)), chunks(n_b, _slab(plan.net_size, n_out, n_a, slab))
+    total, done = len(rows) + len(cols), 0
+    for s, e in rows:  # pass 1: planes ⊥A, one per row
+        res[:n_out, s:e] = first_pass(net, volume[:, s:e], spec, fg[s:e].any(1))
+        done += 1
+        if progress:
+            progress("infer", done, total)
+    for s, e in cols:  # pass 2: planes ⊥B, one per column; fusion, uncertainty, consistency
+        est, unc = second_pass(net, volume[:, :, s:e], res[:n_out, :, s:e], spec, fg[:, s:e].any(0))
+        res[:n_out, :, s:e] = est
+        res[n_out:, :, s:e] = unc
+        done += 1
+        if progress:
+            progress("infer", done, total)
     back = _unperm(plan)
     est, unc = res[:n_out].transpose(back), res[n_out:].transpose(back)
     clock.stage("infer", t0, c0)
     flops = float(getattr(net, "flops_per_pixel", lambda: 0.0)()) * spec.stats["pixels"]
-    dc = {**dc_report(spec.stats), "projected": spec.project,
-          "fusion": spec.fusion, "block_rows": rows, "halo": halo, "_flops": flops}
+    dc = {**dc_report(spec.stats), "projected": spec.project, "fusion": spec.fusion,
+          "plane_tile": spec.tile, "halo": halo, "slabs": [len(rows), len(cols)], "_flops": flops}
     return est, unc, dc
