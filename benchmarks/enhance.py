@@ -9,6 +9,8 @@ Cases (each run in its own subprocess so its peak RSS is its own):
   5 mm slice axis is declared at the in-plane spacing, so it becomes the second "sharp" axis:
   its content is smoother than true 0.57 mm data (a caveat of this cross-check);
 * ``MR4``: the same from the real brain MRI (0.78 mm in-plane, T1 post-contrast);
+* ``CT4H`` / ``CT53H`` / ``MR4H``: the same from scans held out from all tuning (``lung2`` and
+  ``brain2`` of the pyradiomics 3.0.1 sdist, not in ``../shared``; ``--heldout DIR``);
 * ``SPEED``: the real CT cropped to 256×256×40, spacing declared 1×1×5 mm → ×5 = 256×256×200;
 * ``BIG``: the CT mirrored to 512×512×100 (1×1×5 mm) → ×5 = 512×512×500, for peak RSS (output
   in RAM unless ``--memmap``).
@@ -44,7 +46,11 @@ DATA = SHARED / "data"
 REFEREE_CASES = {  # name -> (source maker, factors, thickness)
     "MNI4": ("mni", (1, 1, 4), None), "MNI53": ("mni", (1, 1, 5), (1, 1, 3)),
     "CT4": ("ct", (4, 1, 1), None), "CT53": ("ct", (5, 1, 1), (3, 1, 1)), "MR4": ("mr", (4, 1, 1), None),
+    # held out from all tuning: lung2 / brain2 of the pyradiomics 3.0.1 sdist (``--heldout DIR``)
+    "CT4H": ("ct2", (4, 1, 1), None), "CT53H": ("ct2", (5, 1, 1), (3, 1, 1)), "MR4H": ("mr2", (4, 1, 1), None),
 }
+HELDOUT = {"ct2": "lung2_image.nrrd", "mr2": "brain2_image.nrrd"}
+heldout_dir: Path | None = None
 
 
 def _referee(*args: str) -> dict[str, Any]:
@@ -60,10 +66,15 @@ def _source(kind: str, work: Path) -> Path:
         return DATA / "mri" / "mni152_t1_1mm.nii.gz"
     path = work / f"{kind}_hr.nii.gz"
     if not path.exists():
-        src = DATA / ("ct/lung1_image.nrrd" if kind == "ct" else "mri/brain1_image.nrrd")
+        if kind in HELDOUT:
+            if heldout_dir is None:
+                raise SystemExit(f"case needs --heldout DIR holding {HELDOUT[kind]} (pyradiomics 3.0.1 sdist, data/)")
+            src = heldout_dir / HELDOUT[kind]
+        else:
+            src = DATA / ("ct/lung1_image.nrrd" if kind == "ct" else "mri/brain1_image.nrrd")
         img = sitk.ReadImage(str(src))
         a = sitk.GetArrayFromImage(img).astype(np.float32)  # (z, y, x)
-        a = a[:, 96:416, 48:464] if kind == "ct" else a[:, 16:240, 16:240]
+        a = a[:, 96:416, 48:464] if kind.startswith("ct") else a[:, 16:240, 16:240]
         out = sitk.GetImageFromArray(a)
         s = img.GetSpacing()[0]
         out.SetSpacing((s, s, s))  # slice axis declared at the in-plane spacing (see docstring)
@@ -238,6 +249,8 @@ def main() -> None:
     ap.add_argument("--init", default="auto")
     ap.add_argument("--work", default="/tmp/medsr_bench_enhance")
     ap.add_argument("--ablate", action="store_true")
+    ap.add_argument("--heldout", help="folder with lung2_image.nrrd and brain2_image.nrrd (pyradiomics 3.0.1 "
+                                      "sdist, data/) for the held-out cases CT4H, CT53H, MR4H")
     ap.add_argument("--memmap", action="store_true", help="BIG writes its output to a memmap")
     ap.add_argument("--make-prior", metavar="SECONDS", type=float,
                     help="train the generic warm start on data no case uses (the chest X-ray and the "
@@ -259,6 +272,8 @@ def main() -> None:
         args.budget = DEFAULT_BUDGET_S
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    global heldout_dir
+    heldout_dir = Path(args.heldout) if args.heldout else None
     sys.path.insert(0, str(HERE))
     from _peak import peaks
 

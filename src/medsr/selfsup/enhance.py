@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 #: Default training time (s) when neither ``time_budget_s`` nor ``steps`` is given.
 DEFAULT_BUDGET_S = 90.0
 #: Default network (see benchmarks/enhance.py for the measurements behind it).
-DEFAULT_NET = {"channels": 32, "blocks": 4, "shuffle": 2, "res_scale": 0.5}
+DEFAULT_NET = {"channels": 32, "blocks": 6, "shuffle": 2, "res_scale": 0.5}
 
 
 @dataclass
