@@ -22,7 +22,7 @@ analytically (2 per multiply-add; training = 3× forward) against the fp32/bf16 
 
 Run: ``python benchmarks/enhance.py [--cases MNI4 MNI53 CT4 MR4 SPEED BIG] [--budget 90]
 [--ablate]``. ``--ablate`` also scores, from the same fitted network, single orientations, no
-data-consistency projection, flip TTA and the untrained network (cubic B-spline + projection).
+data-consistency projection, no flip averaging and the untrained network (cubic B-spline + projection).
 Prints a table and writes ``results.json`` under ``--work``; asserts nothing.
 """
 from __future__ import annotations
@@ -117,7 +117,7 @@ def worker(args: argparse.Namespace) -> None:
     import SimpleITK as sitk
 
     from medsr.selfsup import run
-    from medsr.selfsup.enhance import DEFAULT_NET, _Clock, enhance
+    from medsr.selfsup.enhance import DEFAULT_NET, DEFAULT_TTA, _Clock, enhance
     from medsr.selfsup.plan import plan_enhance
     from medsr.sitk_bridge import from_sitk, to_sitk
 
@@ -148,11 +148,11 @@ def worker(args: argparse.Namespace) -> None:
                                  progress=None, net=net, precision=res.info["training"]["precision"],
                                  init=None if args.init == "none" else args.init)
         variants = {"full": dict(), "no_dc": dict(project=False), "only_A": dict(fusion="A"), "only_B": dict(fusion="B"),
-                    "tta": dict(tta=True), "bspline_dc": dict()}
+                    "no_tta": dict(tta=False), "bspline_dc": dict()}
         for name, opts in variants.items():
             if name == "bspline_dc":
                 _untrained(fitted)  # zero-initialised tail: the network is the identity
-            tta = bool(opts.pop("tta", False))
+            tta = bool(opts.pop("tta", DEFAULT_TTA))
             est, _, _ = run.infer_volume(lr, plan, fitted, clock=_Clock(), device="cpu", tta=tta,
                                          workdir=None, progress=None, block_size=None, **opts)
             img = lr.with_data(np.ascontiguousarray(est)[None], grid=plan.output_grid)

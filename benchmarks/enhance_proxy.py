@@ -16,7 +16,7 @@ at the in-plane spacing, which leaves one of the two "sharp" training axes blurr
 this proxy has no such artefact but sees no cross-plane statistics. Both are reported.
 
 Run: ``python benchmarks/enhance_proxy.py [--sources ct mr] [--factor 4] [--thickness 4]
-[--budget 90] [--steps N] [--net JSON] [--cfg JSON]``. ``--source-file`` takes any other
+[--budget 90] [--steps N] [--net JSON] [--cfg JSON] [--no-tta]``. ``--source-file`` takes any other
 NRRD/NIfTI with sharp axial planes (e.g. ``lung2_image.nrrd`` from the pyradiomics 3.0.1 sdist,
 held out from tuning). Prints one table row per source; asserts nothing.
 """
@@ -69,7 +69,7 @@ def _score(hr: np.ndarray, sr: np.ndarray, f: int) -> tuple[float, float]:
 
 
 def run_source(path: Path, factor: int, thickness: int, budget: float, steps: int | None,
-               net: dict[str, Any], cfg: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+               net: dict[str, Any], cfg: dict[str, Any], seed: int = 0, tta: bool = True) -> dict[str, Any]:
     import torch
 
     from medsr.acquisition.profile import SliceProfile
@@ -107,7 +107,7 @@ def run_source(path: Path, factor: int, thickness: int, budget: float, steps: in
     lr = _degrade_x(test, factor, thickness)  # (P, Y, n_lr)
     up = lr @ ops.U.T.astype(np.float32)  # cubic B-spline back onto X
     spec = InferSpec(U=ops.U, R=None, W=ops.W, P=ops.P, halo=0, precision=prec,
-                     tta=bool(os.environ.get("PROXY_TTA")))
+                     tta=tta)
     lo, span = float(scale.lo[0]), float(scale.hi[0] - scale.lo[0])
     x = ((up - lo) / span).transpose(0, 2, 1)  # (P, X, Y): the degraded axis first (H)
     sr = run_planes(res.model, np.ascontiguousarray(x), spec).transpose(0, 2, 1) * span + lo
@@ -131,6 +131,7 @@ def main() -> None:
     ap.add_argument("--net", default="{}", help="network overrides (JSON)")
     ap.add_argument("--cfg", default="{}", help="FitConfig overrides (JSON)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-tta", action="store_true", help="no flip averaging at inference (enhance's --no-tta)")
     args = ap.parse_args()
     import torch
 
@@ -142,7 +143,7 @@ def main() -> None:
     print("source               mod  factor steps train_s  medsr PSNR/SSIM  bspline PSNR/SSIM  gain   net-only")
     for p in paths:
         r = run_source(p, args.factor, args.thickness or args.factor, budget, args.steps,
-                       json.loads(args.net), json.loads(args.cfg))
+                       json.loads(args.net), json.loads(args.cfg), tta=not args.no_tta)
         m, b, n = r["medsr"], r["bspline"], r["net"]
         print(f"{r['source']:<20} {r['modality']:<4} {args.factor}/{args.thickness or args.factor:<4} "
               f"{r['steps']:5d} {r['train_s']:7.1f}  {m[0]:6.2f} {m[1]:.4f}    {b[0]:6.2f} {b[1]:.4f}   "

@@ -41,6 +41,19 @@ def test_enhance_writes_output_uncertainty_sidecar_report(tmp_path: Path) -> Non
     assert (tmp_path / "rep" / "report.html").read_text().startswith("<!DOCTYPE html>")
 
 
+def test_enhance_steps_repeat_exactly(tmp_path: Path) -> None:
+    """--steps fixes the training length, so two runs with the same seed give the same voxels
+    and the sidecar records the step count."""
+    src = _thick_volume(tmp_path / "thick.nii.gz")
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.nii.gz"
+        assert main(["enhance", str(src), "-o", str(out), "--steps", "7", "--threads", "1", "-q"]) == 0
+        outs.append(read(out).data)
+        assert json.loads((tmp_path / f"{name}.json").read_text())["training"]["steps"] == 7
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
 def test_enhance_folder_with_continue(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     scans = tmp_path / "scans"
     scans.mkdir()
