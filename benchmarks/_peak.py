@@ -11,11 +11,12 @@ threads:
 Run: ``python benchmarks/_peak.py [--threads 2] [--n 2048]``. It prints a table and asserts
 nothing.
 """
+
 from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def _best(fn: Callable[[], object], repeats: int) -> float:
@@ -38,7 +39,7 @@ def matmul_peak(dtype: str = "float32", n: int = 2048, threads: int = 2, repeats
     a, b = torch.randn(n, n, dtype=dt), torch.randn(n, n, dtype=dt)
     with torch.inference_mode():
         t = _best(lambda: a @ b, repeats)
-    return 2.0 * n ** 3 / t / 1e9
+    return 2.0 * n**3 / t / 1e9
 
 
 def onednn_peak(dtype: str = "float32", n: int = 2048, threads: int = 2, repeats: int = 7) -> float:
@@ -52,7 +53,7 @@ def onednn_peak(dtype: str = "float32", n: int = 2048, threads: int = 2, repeats
     w = torch.randn(n, n, 1, 1, dtype=dt)
     with torch.inference_mode():
         t = _best(lambda: F.conv2d(x, w), repeats)
-    return 2.0 * n ** 3 / t / 1e9
+    return 2.0 * n**3 / t / 1e9
 
 
 def peaks(threads: int = 2, n: int = 2048, repeats: int = 7) -> dict[str, float]:

@@ -25,6 +25,7 @@ Run: ``python benchmarks/enhance.py [--cases MNI4 MNI53 CT4 MR4 SPEED BIG] [--bu
 data-consistency projection, no flip averaging and the untrained network (cubic B-spline + projection).
 Prints a table and writes ``results.json`` under ``--work``; asserts nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,10 +45,15 @@ SHARED = Path(os.environ.get("MEDSR_SHARED", HERE.parent.parent / "shared"))
 REFEREE = SHARED / "referee" / "referee.py"
 DATA = SHARED / "data"
 REFEREE_CASES = {  # name -> (source maker, factors, thickness)
-    "MNI4": ("mni", (1, 1, 4), None), "MNI53": ("mni", (1, 1, 5), (1, 1, 3)),
-    "CT4": ("ct", (4, 1, 1), None), "CT53": ("ct", (5, 1, 1), (3, 1, 1)), "MR4": ("mr", (4, 1, 1), None),
+    "MNI4": ("mni", (1, 1, 4), None),
+    "MNI53": ("mni", (1, 1, 5), (1, 1, 3)),
+    "CT4": ("ct", (4, 1, 1), None),
+    "CT53": ("ct", (5, 1, 1), (3, 1, 1)),
+    "MR4": ("mr", (4, 1, 1), None),
     # held out from all tuning: lung2 / brain2 of the pyradiomics 3.0.1 sdist (``--heldout DIR``)
-    "CT4H": ("ct2", (4, 1, 1), None), "CT53H": ("ct2", (5, 1, 1), (3, 1, 1)), "MR4H": ("mr2", (4, 1, 1), None),
+    "CT4H": ("ct2", (4, 1, 1), None),
+    "CT53H": ("ct2", (5, 1, 1), (3, 1, 1)),
+    "MR4H": ("mr2", (4, 1, 1), None),
 }
 HELDOUT = {"ct2": "lung2_image.nrrd", "mr2": "brain2_image.nrrd"}
 heldout_dir: Path | None = None
@@ -128,33 +134,68 @@ def worker(args: argparse.Namespace) -> None:
         meta = json.load(open(Path(args.case_dir) / "case.json"))
         lr = from_sitk(sitk.ReadImage(str(Path(args.case_dir) / "lr.nii.gz")))
         k = int(np.argmax(meta["factors"]))
-        kw = {"factors": meta["factors"],
-              "slice_thickness_mm": meta["thickness"][k] * lr.spacing[k] / meta["factors"][k]}
+        kw = {
+            "factors": meta["factors"],
+            "slice_thickness_mm": meta["thickness"][k] * lr.spacing[k] / meta["factors"][k],
+        }
     else:
         lr = from_sitk(sitk.ReadImage(args.input))
         kw = {"factors": (1, 1, 5)}
     net = {**DEFAULT_NET, **json.loads(args.net)}
     t0, c0 = time.perf_counter(), time.process_time()
-    res = enhance(lr, time_budget_s=args.budget, steps=args.steps, threads=args.threads, net=net,
-                  init=None if args.init == "none" else args.init, workdir=args.workdir, **kw)
+    res = enhance(
+        lr,
+        time_budget_s=args.budget,
+        steps=args.steps,
+        threads=args.threads,
+        net=net,
+        init=None if args.init == "none" else args.init,
+        workdir=args.workdir,
+        **kw,
+    )
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     rec = {"wall_s": wall, "cpu_s": cpu, "info": res.info}
     if args.case_dir:
         sitk.WriteImage(to_sitk(res.image), str(out_dir / "medsr.nii.gz"))
     if args.ablate:  # the same fitted network, other inference choices
         plan = plan_enhance(lr, **kw)
-        fitted = run.fit_network(lr, plan, clock=_Clock(), budget=args.budget,
-                                 steps=res.info["training"]["steps"], device="cpu", seed=0,
-                                 progress=None, net=net, precision=res.info["training"]["precision"],
-                                 init=None if args.init == "none" else args.init)
-        variants = {"full": dict(), "no_dc": dict(project=False), "only_A": dict(fusion="A"), "only_B": dict(fusion="B"),
-                    "no_tta": dict(tta=False), "bspline_dc": dict()}
+        fitted = run.fit_network(
+            lr,
+            plan,
+            clock=_Clock(),
+            budget=args.budget,
+            steps=res.info["training"]["steps"],
+            device="cpu",
+            seed=0,
+            progress=None,
+            net=net,
+            precision=res.info["training"]["precision"],
+            init=None if args.init == "none" else args.init,
+        )
+        variants = {
+            "full": dict(),
+            "no_dc": dict(project=False),
+            "only_A": dict(fusion="A"),
+            "only_B": dict(fusion="B"),
+            "no_tta": dict(tta=False),
+            "bspline_dc": dict(),
+        }
         for name, opts in variants.items():
             if name == "bspline_dc":
                 _untrained(fitted)  # zero-initialised tail: the network is the identity
             tta = bool(opts.pop("tta", DEFAULT_TTA))
-            est, _, _ = run.infer_volume(lr, plan, fitted, clock=_Clock(), device="cpu", tta=tta,
-                                         workdir=None, progress=None, block_size=None, **opts)
+            est, _, _ = run.infer_volume(
+                lr,
+                plan,
+                fitted,
+                clock=_Clock(),
+                device="cpu",
+                tta=tta,
+                workdir=None,
+                progress=None,
+                block_size=None,
+                **opts,
+            )
             img = lr.with_data(np.ascontiguousarray(est)[None], grid=plan.output_grid)
             sitk.WriteImage(to_sitk(img), str(out_dir / f"{name}.nii.gz"))
     rec["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -190,19 +231,34 @@ def make_prior(seconds: float, threads: int, out: str | None = None) -> None:
     model, res = train_prior(stacks, seconds=seconds)
     target = Path(out) if out else HERE.parent / "src" / "medsr" / "data" / "priors" / "planar_residual.safetensors"
     target.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"sources": ["xray/chest_cr.dcm (2 scales)", "dicom/mr_brain_series (20 axial planes)"],
-            "steps": res.steps, "seconds": res.seconds, "final_loss": res.loss_curve[-1][1]}
+    meta = {
+        "sources": ["xray/chest_cr.dcm (2 scales)", "dicom/mr_brain_series (20 axial planes)"],
+        "steps": res.steps,
+        "seconds": res.seconds,
+        "final_loss": res.loss_curve[-1][1],
+    }
     path = save_prior(model, target, meta)
-    print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB), {res.steps} steps, "
-          f"loss {res.loss_curve[-1][1]:.4f}")
+    print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB), {res.steps} steps, loss {res.loss_curve[-1][1]:.4f}")
 
 
 # ---------------------------------------------------------------------------------------------
-def _run_worker(name: str, work: Path, args: argparse.Namespace, case: Path | None,
-                input_path: Path | None) -> dict[str, Any]:
+def _run_worker(
+    name: str, work: Path, args: argparse.Namespace, case: Path | None, input_path: Path | None
+) -> dict[str, Any]:
     out = work / "out" / name
-    cmd = [sys.executable, __file__, "--worker", "--out", str(out), "--budget", str(args.budget),
-           "--net", args.net, "--init", args.init]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--out",
+        str(out),
+        "--budget",
+        str(args.budget),
+        "--net",
+        args.net,
+        "--init",
+        args.init,
+    ]
     cmd += ["--case-dir", str(case)] if case else ["--input", str(input_path)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
@@ -218,8 +274,9 @@ def _run_worker(name: str, work: Path, args: argparse.Namespace, case: Path | No
     if case:
         base = json.load(open(case / "baseline.json"))["bspline3"]
         rec["bspline"] = base
-        rec["scores"] = {p.stem.replace(".nii", ""): _referee("score", str(case), str(p))
-                         for p in sorted(out.glob("*.nii.gz"))}
+        rec["scores"] = {
+            p.stem.replace(".nii", ""): _referee("score", str(case), str(p)) for p in sorted(out.glob("*.nii.gz"))
+        }
     return rec
 
 
@@ -232,11 +289,16 @@ def _row(name: str, rec: dict[str, Any], peak: dict[str, float]) -> str:
     g_inf = info["flops"]["inference"] / max(t["infer"], 1e-9) / 1e9
     s = rec.get("scores", {}).get("medsr")
     b = rec.get("bspline")
-    q = (f"{s['psnr']:6.2f} {s['ssim']:.4f} {b['psnr']:6.2f} {b['ssim']:.4f} {s['psnr'] - b['psnr']:+5.2f}"
-         if s and b else " " * 36)
-    return (f"{name:<6} {info['factor']:5.2f} {info['training']['steps']:6d} {t['train']:7.1f} {t['infer']:7.1f} "
-            f"{rec['wall_s']:7.1f} {rec['cpu_s']:7.1f} {rec['peak_rss_mb']:7.0f}  {q}  "
-            f"{g_train:6.1f} {g_inf:6.1f} {100 * g_train / pk:5.1f}% {100 * g_inf / pk:5.1f}% ({prec})")
+    q = (
+        f"{s['psnr']:6.2f} {s['ssim']:.4f} {b['psnr']:6.2f} {b['ssim']:.4f} {s['psnr'] - b['psnr']:+5.2f}"
+        if s and b
+        else " " * 36
+    )
+    return (
+        f"{name:<6} {info['factor']:5.2f} {info['training']['steps']:6d} {t['train']:7.1f} {t['infer']:7.1f} "
+        f"{rec['wall_s']:7.1f} {rec['cpu_s']:7.1f} {rec['peak_rss_mb']:7.0f}  {q}  "
+        f"{g_train:6.1f} {g_inf:6.1f} {100 * g_train / pk:5.1f}% {100 * g_inf / pk:5.1f}% ({prec})"
+    )
 
 
 def main() -> None:
@@ -249,12 +311,19 @@ def main() -> None:
     ap.add_argument("--init", default="auto")
     ap.add_argument("--work", default="/tmp/medsr_bench_enhance")
     ap.add_argument("--ablate", action="store_true")
-    ap.add_argument("--heldout", help="folder with lung2_image.nrrd and brain2_image.nrrd (pyradiomics 3.0.1 "
-                                      "sdist, data/) for the held-out cases CT4H, CT53H, MR4H")
+    ap.add_argument(
+        "--heldout",
+        help="folder with lung2_image.nrrd and brain2_image.nrrd (pyradiomics 3.0.1 "
+        "sdist, data/) for the held-out cases CT4H, CT53H, MR4H",
+    )
     ap.add_argument("--memmap", action="store_true", help="BIG writes its output to a memmap")
-    ap.add_argument("--make-prior", metavar="SECONDS", type=float,
-                    help="train the generic warm start on data no case uses (the chest X-ray and the "
-                         "PD MR DICOM series) and write it to src/medsr/data/priors/")
+    ap.add_argument(
+        "--make-prior",
+        metavar="SECONDS",
+        type=float,
+        help="train the generic warm start on data no case uses (the chest X-ray and the "
+        "PD MR DICOM series) and write it to src/medsr/data/priors/",
+    )
     ap.add_argument("--prior-out", help="where --make-prior writes (default: the shipped location)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -284,10 +353,14 @@ def main() -> None:
         inp = None if case else _synthetic(name, work)
         results[name] = _run_worker(name, work, args, case, inp)
         json.dump(results, open(work / "results.json", "w"), indent=1, default=float)
-    print(f"matmul peak (2 threads): fp32 {peak['float32']:.0f}, bf16 {peak['bfloat16']:.0f} GFLOP/s "
-          f"(shared machine: other jobs may be running)")
-    print("case   factor  steps train_s infer_s  wall_s   cpu_s  rss_MB   PSNR   SSIM   "
-          "bsPSNR bsSSIM  gain  trainGF  infGF  %peak(train, infer)")
+    print(
+        f"matmul peak (2 threads): fp32 {peak['float32']:.0f}, bf16 {peak['bfloat16']:.0f} GFLOP/s "
+        f"(shared machine: other jobs may be running)"
+    )
+    print(
+        "case   factor  steps train_s infer_s  wall_s   cpu_s  rss_MB   PSNR   SSIM   "
+        "bsPSNR bsSSIM  gain  trainGF  infGF  %peak(train, infer)"
+    )
     for name in args.cases:
         print(_row(name, results[name], peak))
     if args.ablate:

@@ -20,6 +20,7 @@ Run: ``python benchmarks/enhance_proxy.py [--sources ct mr] [--factor 4] [--thic
 NRRD/NIfTI with sharp axial planes (e.g. ``lung2_image.nrrd`` from the pyradiomics 3.0.1 sdist,
 held out from tuning). Prints one table row per source; asserts nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,7 @@ def _degrade_x(planes: np.ndarray, f: int, t: int) -> np.ndarray:
     n = planes.shape[-1] // f
     blocks = planes[..., : n * f].reshape(planes.shape[:-1] + (n, f))
     lo = (f - t) // 2
-    return blocks[..., lo:lo + t].mean(-1)
+    return blocks[..., lo : lo + t].mean(-1)
 
 
 def _score(hr: np.ndarray, sr: np.ndarray, f: int) -> tuple[float, float]:
@@ -64,12 +65,21 @@ def _score(hr: np.ndarray, sr: np.ndarray, f: int) -> tuple[float, float]:
     mask[..., :f] = False
     mask[..., -f:] = False
     mse = float(np.mean((hr[mask] - sr[mask]) ** 2))
-    ssim = float(np.mean([structural_similarity(h, s, data_range=rng) for h, s in zip(hr, sr)]))
-    return 10 * np.log10(rng ** 2 / mse), ssim
+    ssim = float(np.mean([structural_similarity(h, s, data_range=rng) for h, s in zip(hr, sr, strict=False)]))
+    return 10 * np.log10(rng**2 / mse), ssim
 
 
-def run_source(path: Path, factor: int, thickness: int, budget: float, steps: int | None,
-               net: dict[str, Any], cfg: dict[str, Any], seed: int = 0, tta: bool = True) -> dict[str, Any]:
+def run_source(
+    path: Path,
+    factor: int,
+    thickness: int,
+    budget: float,
+    steps: int | None,
+    net: dict[str, Any],
+    cfg: dict[str, Any],
+    seed: int = 0,
+    tta: bool = True,
+) -> dict[str, Any]:
     import torch
 
     from medsr.acquisition.profile import SliceProfile
@@ -87,34 +97,54 @@ def run_source(path: Path, factor: int, thickness: int, budget: float, steps: in
     n_x = planes.shape[-1] - planes.shape[-1] % factor
     planes = planes[..., :n_x]
     train, test = planes[0::2], planes[1::2]
-    img = Image(np.ascontiguousarray(train.transpose(2, 1, 0))[None], spacing=(h, h, h),
-                meta=ImageMeta(modality=modality, units="HU" if modality == "CT" else "a.u."))
+    img = Image(
+        np.ascontiguousarray(train.transpose(2, 1, 0))[None],
+        spacing=(h, h, h),
+        meta=ImageMeta(modality=modality, units="HU" if modality == "CT" else "a.u."),
+    )
     scale = Normalizer.fit(img, mode="percentile")
     norm = scale.forward(train[None])[0]
     mask = foreground(img).transpose(2, 1, 0)
     prof = SliceProfile("rect", float(thickness))
     config = FitConfig(**cfg)
-    sampler = PlaneSampler(norm, {0: (float(factor), float(thickness)), 1: (float(factor), float(thickness))},
-                           prof, mask=mask, patch=config.patch, seed=seed)
+    sampler = PlaneSampler(
+        norm,
+        {0: (float(factor), float(thickness)), 1: (float(factor), float(thickness))},
+        prof,
+        mask=mask,
+        patch=config.patch,
+        seed=seed,
+    )
     torch.manual_seed(seed)
     prec = resolve_precision("auto", "cpu")
     t0 = time.perf_counter()
-    res = fit(PlanarResidualNet(**{**DEFAULT_NET, **net}), sampler, steps=steps, time_budget_s=budget,
-              config=config, precision=prec, seed=seed)
+    res = fit(
+        PlanarResidualNet(**{**DEFAULT_NET, **net}),
+        sampler,
+        steps=steps,
+        time_budget_s=budget,
+        config=config,
+        precision=prec,
+        seed=seed,
+    )
     t_train = time.perf_counter() - t0
-    ops = AxisOperators.build(SliceProfile("rect", thickness * h), n_hr=n_x, spacing_hr=h,
-                              spacing_lr=factor * h)
+    ops = AxisOperators.build(SliceProfile("rect", thickness * h), n_hr=n_x, spacing_hr=h, spacing_lr=factor * h)
     lr = _degrade_x(test, factor, thickness)  # (P, Y, n_lr)
     up = lr @ ops.U.T.astype(np.float32)  # cubic B-spline back onto X
-    spec = InferSpec(U=ops.U, R=None, W=ops.W, P=ops.P, halo=0, precision=prec,
-                     tta=tta)
+    spec = InferSpec(U=ops.U, R=None, W=ops.W, P=ops.P, halo=0, precision=prec, tta=tta)
     lo, span = float(scale.lo[0]), float(scale.hi[0] - scale.lo[0])
     x = ((up - lo) / span).transpose(0, 2, 1)  # (P, X, Y): the degraded axis first (H)
     sr = run_planes(res.model, np.ascontiguousarray(x), spec).transpose(0, 2, 1) * span + lo
     sr_dc = sr + (lr - sr @ ops.W.T.astype(np.float32)) @ ops.P.T.astype(np.float32)
     up_dc = up + (lr - up @ ops.W.T.astype(np.float32)) @ ops.P.T.astype(np.float32)
-    rec = {"source": path.name, "modality": modality, "planes": [len(train), len(test)],
-           "shape": list(planes.shape[1:]), "steps": res.steps, "train_s": round(t_train, 1)}
+    rec = {
+        "source": path.name,
+        "modality": modality,
+        "planes": [len(train), len(test)],
+        "shape": list(planes.shape[1:]),
+        "steps": res.steps,
+        "train_s": round(t_train, 1),
+    }
     for name, est in (("bspline", up), ("bspline_dc", up_dc), ("net", sr), ("medsr", sr_dc)):
         rec[name] = [round(v, 4) for v in _score(test, est, factor)]
     return rec
@@ -142,12 +172,23 @@ def main() -> None:
     paths = [SOURCES[s] for s in args.sources] + [Path(p) for p in args.source_file]
     print("source               mod  factor steps train_s  medsr PSNR/SSIM  bspline PSNR/SSIM  gain   net-only")
     for p in paths:
-        r = run_source(p, args.factor, args.thickness or args.factor, budget, args.steps,
-                       json.loads(args.net), json.loads(args.cfg), tta=not args.no_tta)
+        r = run_source(
+            p,
+            args.factor,
+            args.thickness or args.factor,
+            budget,
+            args.steps,
+            json.loads(args.net),
+            json.loads(args.cfg),
+            tta=not args.no_tta,
+        )
         m, b, n = r["medsr"], r["bspline"], r["net"]
-        print(f"{r['source']:<20} {r['modality']:<4} {args.factor}/{args.thickness or args.factor:<4} "
-              f"{r['steps']:5d} {r['train_s']:7.1f}  {m[0]:6.2f} {m[1]:.4f}    {b[0]:6.2f} {b[1]:.4f}   "
-              f"{m[0] - b[0]:+5.2f}  {n[0] - b[0]:+5.2f}", flush=True)
+        print(
+            f"{r['source']:<20} {r['modality']:<4} {args.factor}/{args.thickness or args.factor:<4} "
+            f"{r['steps']:5d} {r['train_s']:7.1f}  {m[0]:6.2f} {m[1]:.4f}    {b[0]:6.2f} {b[1]:.4f}   "
+            f"{m[0] - b[0]:+5.2f}  {n[0] - b[0]:+5.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ and reports output Mvoxel/s, GFLOP/s (convolution FLOPs counted by
 ``torch.utils.flop_counter.FlopCounterMode``, 2 per multiply-add) and the percentage of the
 matmul peak of ``benchmarks/_peak.py`` (float32 rows against the float32 peak, bf16 against
 bf16, int8 against float32): ``% now`` against the oneDNN GEMM peak measured just before the row
-(the machine is shared, so load varies), ``% best`` against the best peak seen in the run. ``PSNR`` is the int8/bf16 output against float32 in the
-[0, 1] working range. Targets: ``fast`` ≥ 20 Mvoxel/s for 2D ×2; ``strong`` ≥ 50 % of the
+(the machine is shared, so load varies), ``% best`` against the best peak seen in the run.
+``PSNR`` is the int8/bf16 output against float32 in the [0, 1] working range.
+Targets: ``fast`` ≥ 20 Mvoxel/s for 2D ×2; ``strong`` ≥ 50 % of the
 float32 peak.
 
 Run: ``python benchmarks/predict.py [--threads 2] [--archs fast strong] [--repeats 3]``.
@@ -23,6 +24,7 @@ Prints a table; asserts nothing. On a machine whose cores are busy with other wo
 peer thread is descheduled, which made small-op networks 10-30× slower in our measurements
 (onnxruntime's own thread pool is not affected).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +32,9 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +59,7 @@ def phantom(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
     for _ in range(12):
         c = rng.uniform(-0.7, 0.7, 3)
         r = rng.uniform(0.05, 0.3)
-        d2 = sum((g - ci) ** 2 for g, ci in zip(grids, c))
+        d2 = sum((g - ci) ** 2 for g, ci in zip(grids, c, strict=False))
         img = img + rng.uniform(0.1, 0.4) * (d2 < r * r)
     img = img + 0.05 * np.sin(40 * grids[0] + 25 * grids[1])
     return (img / img.max())[None].astype(np.float32)
@@ -123,9 +126,11 @@ def bench_arch(arch: str, backends: tuple[str, ...], repeats: int, threads: int,
     tshape = [1, 1, 1]
     for a in layout.arch_axes:
         tshape[a] = min(edge, shape[a] + 2 * h)
-    block = np.ascontiguousarray(np.pad(img, [(0, 0)] + [(h, h) if a in layout.arch_axes else (0, 0)
-                                                          for a in range(3)], mode="reflect")
-                                 [(slice(None),) + tuple(slice(0, t) for t in tshape)])
+    block = np.ascontiguousarray(
+        np.pad(img, [(0, 0)] + [(h, h) if a in layout.arch_axes else (0, 0) for a in range(3)], mode="reflect")[
+            (slice(None),) + tuple(slice(0, t) for t in tshape)
+        ]
+    )
     flops = _flops(bundle.model, to_batch(block, layout))
     out_vox = int(np.prod(block.shape[1:])) * int(np.prod(layout.scale))
     crop = [1, 1, 1]
@@ -142,18 +147,28 @@ def bench_arch(arch: str, backends: tuple[str, ...], repeats: int, threads: int,
         dt = "bfloat16" if be == "torch-bf16" else "float32"
         now = onednn_peak(dt, 2048, threads, 3)  # the peak under the same machine load
         pk[dt] = max(pk[dt], now)
-        t_tile = _best(lambda: fn(block), repeats)
+        t_tile = _best(lambda fn=fn: fn(block), repeats)
         t0 = time.perf_counter()
         out = run_tiled(fn, img, layout.scale, tile=tiles3, halo=halo3)
         t_img = time.perf_counter() - t0
         if ref_out is None:
             ref_out = out
         gflops = flops / t_tile / 1e9
-        rows.append({"arch": arch, "factors": "x".join(map(str, factors)), "backend": be,
-                     "tile": "x".join(str(t) for t in block.shape[1:]), "ms": 1e3 * t_tile,
-                     "mvox_tile": out_vox / t_tile / 1e6, "mvox_img": n_img_out / t_img / 1e6,
-                     "gflops": gflops, "pct_now": 100 * gflops / now, "pct_best": 100 * gflops / pk[dt],
-                     "psnr": _psnr(out, ref_out) if be != backends[0] else float("nan")})
+        rows.append(
+            {
+                "arch": arch,
+                "factors": "x".join(map(str, factors)),
+                "backend": be,
+                "tile": "x".join(str(t) for t in block.shape[1:]),
+                "ms": 1e3 * t_tile,
+                "mvox_tile": out_vox / t_tile / 1e6,
+                "mvox_img": n_img_out / t_img / 1e6,
+                "gflops": gflops,
+                "pct_now": 100 * gflops / now,
+                "pct_best": 100 * gflops / pk[dt],
+                "psnr": _psnr(out, ref_out) if be != backends[0] else float("nan"),
+            }
+        )
     return rows
 
 
@@ -168,23 +183,34 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     pk = peaks(args.threads, 2048, 5)
-    print(f"peak GFLOP/s ({args.threads} threads): float32 {pk['float32']:.0f} "
-          f"(torch.matmul {pk['float32/matmul']:.0f}, oneDNN {pk['float32/onednn']:.0f}); "
-          f"bfloat16 {pk['bfloat16']:.0f}")
-    print(f"load average at start: {os.getloadavg()[0]:.2f} (a busy machine lowers every number; "
-          "'% now' divides by the oneDNN peak measured just before the row); "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
-    head = (f"{'arch':<8}{'factors':<8}{'backend':<12}{'tile(LR+halo)':<15}{'ms/tile':>9}"
-            f"{'Mvox/s tile':>12}{'Mvox/s image':>13}{'GFLOP/s':>9}{'% now':>7}{'% best':>8}{'PSNR dB':>9}")
+    print(
+        f"peak GFLOP/s ({args.threads} threads): float32 {pk['float32']:.0f} "
+        f"(torch.matmul {pk['float32/matmul']:.0f}, oneDNN {pk['float32/onednn']:.0f}); "
+        f"bfloat16 {pk['bfloat16']:.0f}"
+    )
+    print(
+        f"load average at start: {os.getloadavg()[0]:.2f} (a busy machine lowers every number; "
+        "'% now' divides by the oneDNN peak measured just before the row); "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}"
+    )
+    head = (
+        f"{'arch':<8}{'factors':<8}{'backend':<12}{'tile(LR+halo)':<15}{'ms/tile':>9}"
+        f"{'Mvox/s tile':>12}{'Mvox/s image':>13}{'GFLOP/s':>9}{'% now':>7}{'% best':>8}{'PSNR dB':>9}"
+    )
     print(head)
     print("-" * len(head))
     for arch in args.archs:
         for r in bench_arch(arch, tuple(args.backends), args.repeats, args.threads, pk):
-            print(f"{r['arch']:<8}{r['factors']:<8}{r['backend']:<12}{r['tile']:<15}{r['ms']:>9.1f}"
-                  f"{r['mvox_tile']:>12.1f}{r['mvox_img']:>13.1f}{r['gflops']:>9.1f}{r['pct_now']:>7.1f}"
-                  f"{r['pct_best']:>8.1f}{r['psnr']:>9.1f}", flush=True)
-    print(f"best peaks seen: float32 {pk['float32']:.0f}, bfloat16 {pk['bfloat16']:.0f} GFLOP/s; "
-          f"load average at end: {os.getloadavg()[0]:.2f}")
+            print(
+                f"{r['arch']:<8}{r['factors']:<8}{r['backend']:<12}{r['tile']:<15}{r['ms']:>9.1f}"
+                f"{r['mvox_tile']:>12.1f}{r['mvox_img']:>13.1f}{r['gflops']:>9.1f}{r['pct_now']:>7.1f}"
+                f"{r['pct_best']:>8.1f}{r['psnr']:>9.1f}",
+                flush=True,
+            )
+    print(
+        f"best peaks seen: float32 {pk['float32']:.0f}, bfloat16 {pk['bfloat16']:.0f} GFLOP/s; "
+        f"load average at end: {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

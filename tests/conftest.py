@@ -1,4 +1,5 @@
 """Shared fixtures: paths to the real scans in ../shared/data and small generated images."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Tests of medsr.baselines: world-coordinate resampling, grids, 2D/RGB, and the referee baseline."""
+
 from __future__ import annotations
 
 import json
@@ -45,22 +46,25 @@ def test_two_dimensional_rgb_is_resampled_per_channel_in_2d() -> None:
     rng = np.random.default_rng(1)
     data = rng.random((3, 12, 10, 1)).astype(np.float32)
     data[1] *= 100
-    img = Image(data, spacing=(0.5, 0.5, 1.0), origin=(2.0, 3.0, 7.0),
-                meta=ImageMeta(rgb=True, spatial_dims=2, modality="XC"))
+    img = Image(
+        data, spacing=(0.5, 0.5, 1.0), origin=(2.0, 3.0, 7.0), meta=ImageMeta(rgb=True, spatial_dims=2, modality="XC")
+    )
     up = upsample(img, factors=(2, 2), method="bspline")
     assert up.shape == (24, 20, 1) and up.channels == 3 and up.meta.rgb
     assert up.origin[2] == 7.0 and up.spacing[2] == 1.0
     for c in range(3):
-        single = Image(data[c:c + 1], spacing=(0.5, 0.5, 1.0), origin=(2.0, 3.0, 7.0), meta=ImageMeta(spatial_dims=2))
+        single = Image(data[c : c + 1], spacing=(0.5, 0.5, 1.0), origin=(2.0, 3.0, 7.0), meta=ImageMeta(spatial_dims=2))
         np.testing.assert_array_equal(up.data[c], upsample(single, factors=(2, 2)).data[0])
     assert 0 < up.data[1].mean() / up.data[0].mean() < 200
 
 
 def test_separable_lanczos_equals_simpleitk() -> None:
     img = _vol(2)
-    grids = [upsample_grid(img.grid, factors=(1.5, 1, 4)),
-             Grid((20, 7, 40), (0.7, 1.9, 0.9), (-2.0, 1.0, -8.0), img.direction),  # partly outside
-             Grid((20, 7, 40), (0.7, 1.9, 0.9), (7.3, 1.0, -8.0), img.direction)]
+    grids = [
+        upsample_grid(img.grid, factors=(1.5, 1, 4)),
+        Grid((20, 7, 40), (0.7, 1.9, 0.9), (-2.0, 1.0, -8.0), img.direction),  # partly outside
+        Grid((20, 7, 40), (0.7, 1.9, 0.9), (7.3, 1.0, -8.0), img.direction),
+    ]
     for g in grids:
         fast = resample_to_grid(img, g, "lanczos").data[0]
         itk = _resample_channel(img.data[0], img.grid, g, "lanczos", False)

@@ -1,4 +1,5 @@
 """Output-grid rules: the field of view is preserved, edge to edge, for any per-axis factor."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,7 @@ def test_upsample_keeps_fov_corners_and_centre(grid: Grid, factors: tuple) -> No
     np.testing.assert_allclose(up.fov_corners(), grid.fov_corners(), atol=1e-9)
     np.testing.assert_allclose(up.fov_center(), grid.fov_center(), atol=1e-9)
     np.testing.assert_allclose(up.direction, grid.direction)
-    assert up.shape == tuple(int(round(n * f)) for n, f in zip(grid.shape, factors))
+    assert up.shape == tuple(int(round(n * f)) for n, f in zip(grid.shape, factors, strict=False))
 
 
 @pytest.mark.parametrize("grid", GRIDS, ids=["axial", "oblique", "ras-flipped"])

@@ -1,4 +1,5 @@
 """The Image type: shape rules, geometry, metadata copying, repr."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -58,8 +59,7 @@ def test_sitk_round_trip_rgb_and_oblique() -> None:
     rng = np.random.default_rng(1)
     d = np.linalg.qr(rng.normal(size=(3, 3)))[0]
     d *= np.sign(np.linalg.det(d))
-    img = Image(rng.random((3, 5, 4, 2), dtype=np.float32), (0.5, 0.6, 2.0), (1.0, -2.0, 3.5), d,
-                ImageMeta(rgb=True))
+    img = Image(rng.random((3, 5, 4, 2), dtype=np.float32), (0.5, 0.6, 2.0), (1.0, -2.0, 3.5), d, ImageMeta(rgb=True))
     back = from_sitk(to_sitk(img))
     np.testing.assert_array_equal(back.data, img.data)
     np.testing.assert_allclose(back.direction, d, atol=1e-12)

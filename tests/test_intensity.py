@@ -1,4 +1,5 @@
 """Tests of medsr.intensity: mode choice, exact inversion, recorded parameters."""
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,9 @@ def test_fixed_modes_follow_the_source_dtype() -> None:
 
 def test_per_channel_percentiles_and_inverse_for_rgb() -> None:
     rng = np.random.default_rng(1)
-    data = np.stack([rng.uniform(0, 1, (16, 16, 1)), rng.uniform(100, 300, (16, 16, 1)),
-                     rng.uniform(-5, 5, (16, 16, 1))])
+    data = np.stack(
+        [rng.uniform(0, 1, (16, 16, 1)), rng.uniform(100, 300, (16, 16, 1)), rng.uniform(-5, 5, (16, 16, 1))]
+    )
     img = _img(data, modality="OT", rgb=True, spatial_dims=2)
     norm = Normalizer.fit(img, "percentile")
     y = norm.forward(data)
@@ -93,12 +95,15 @@ def test_flat_image_gets_a_unit_window() -> None:
     assert norm.lo == (7.0,) and norm.hi == (8.0,)
 
 
-@pytest.mark.parametrize("bad", [
-    {"mode": "zscore", "lo": [0], "hi": [1]},
-    {"mode": "percentile", "lo": [1], "hi": [1]},
-    {"mode": "percentile", "lo": [0, 0], "hi": [1]},
-    {"mode": "percentile", "lo": [0]},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"mode": "zscore", "lo": [0], "hi": [1]},
+        {"mode": "percentile", "lo": [1], "hi": [1]},
+        {"mode": "percentile", "lo": [0, 0], "hi": [1]},
+        {"mode": "percentile", "lo": [0]},
+    ],
+)
 def test_invalid_records_raise_config_errors(bad: dict) -> None:
     with pytest.raises(ConfigError):
         Normalizer.from_dict(bad)

@@ -1,4 +1,5 @@
 """Tests of medsr.mask on exact synthetic phantoms and on the shared CT, MRI, fundus and H&E."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,8 +40,9 @@ def _ct_phantom() -> Image:
 def test_ct_phantom_body_filled_table_and_air_excluded() -> None:
     img = _ct_phantom()
     m = foreground_mask(img)
-    body = np.broadcast_to(((np.arange(64)[:, None] - 32) / 26.0) ** 2 + ((np.arange(64)[None] - 30) / 20.0) ** 2 < 1,
-                           (10, 64, 64)).transpose(1, 2, 0)
+    body = np.broadcast_to(
+        ((np.arange(64)[:, None] - 32) / 26.0) ** 2 + ((np.arange(64)[None] - 30) / 20.0) ** 2 < 1, (10, 64, 64)
+    ).transpose(1, 2, 0)
     assert m.shape == img.shape and m.dtype == bool
     assert np.array_equal(m, body)  # lungs and trachea filled, table (and air) out
 
@@ -75,8 +77,7 @@ def test_mask_image_is_a_zero_one_image_on_the_same_grid() -> None:
     assert rec["op"] == "foreground_mask" and rec["threshold"] == -500.0 and rec["voxels"] == int(out.data.sum())
 
 
-@pytest.mark.parametrize("kwargs", [{"method": "kmeans"}, {"min_component_fraction": 2.0},
-                                    {"threshold": float("nan")}])
+@pytest.mark.parametrize("kwargs", [{"method": "kmeans"}, {"min_component_fraction": 2.0}, {"threshold": float("nan")}])
 def test_bad_options_raise(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         foreground_mask(_ct_phantom(), **kwargs)

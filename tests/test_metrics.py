@@ -1,4 +1,5 @@
 """Tests of medsr.metrics: exact values on synthetic arrays and agreement with the referee."""
+
 from __future__ import annotations
 
 import json
@@ -6,12 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from medsr.baselines import upsample
 from medsr.acquisition import degrade
+from medsr.baselines import upsample
 from medsr.errors import ConfigError, InvalidImageError
 from medsr.image import Image, ImageMeta
-from medsr.metrics import (data_consistency_error, evaluate, evaluation_table, psnr, reference_mask, slice_profile,
-                           ssim)
+from medsr.metrics import data_consistency_error, evaluate, evaluation_table, psnr, reference_mask, slice_profile, ssim
 from tests.acquisition.referee_case import mni_case, our_upsample_scored, read_image
 
 
@@ -63,8 +63,9 @@ def test_ssim_is_symmetric_in_axis_order_and_masks_the_map() -> None:
     whole, inside = ssim(a, b, 100.0, a[0] > 50)
     from skimage.metrics import structural_similarity
 
-    zyx = structural_similarity(a[0].transpose(2, 1, 0).astype(np.float64), b[0].transpose(2, 1, 0).astype(np.float64),
-                                data_range=100.0)
+    zyx = structural_similarity(
+        a[0].transpose(2, 1, 0).astype(np.float64), b[0].transpose(2, 1, 0).astype(np.float64), data_range=100.0
+    )
     assert whole == pytest.approx(zyx, abs=1e-12)
     assert inside is not None and inside != pytest.approx(whole)
     assert ssim(a, a, 100.0) == (pytest.approx(1.0), None)

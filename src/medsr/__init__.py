@@ -10,6 +10,7 @@ loads neither torch nor SimpleITK::
     print(medsr.evaluate(img, [up]))
     medsr.write(up, "upsampled.nii.gz")
 """
+
 from __future__ import annotations
 
 from medsr._lazy import lazy_exports

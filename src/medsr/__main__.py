@@ -1,4 +1,5 @@
 """``python -m medsr`` (and ``torchrun -m medsr train ...``) run the command line."""
+
 from medsr.cli.main import main
 
 if __name__ == "__main__":

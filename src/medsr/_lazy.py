@@ -5,15 +5,18 @@ Example (in a package's ``__init__.py``)::
     _LAZY = {"run_tiled": "medsr.engine.runner:run_tiled"}
     __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from importlib import import_module
-from typing import Any, Callable
+from typing import Any
 
 
-def lazy_exports(package: str, mapping: dict[str, str],
-                 extra: tuple[str, ...] = ()) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_exports(
+    package: str, mapping: dict[str, str], extra: tuple[str, ...] = ()
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package`` resolving ``name -> "module:attribute"`` on use."""
 
     def __getattr__(name: str) -> Any:

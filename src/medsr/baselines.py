@@ -21,9 +21,11 @@ Example:
     >>> up.shape, up.spacing.tolist(), up.data[0, 0, 0, :6].tolist()
     ((1, 1, 16), [1.0, 1.0, 1.0], [0.0, 0.0, 0.125, 0.375, 0.625, 0.875])
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +37,13 @@ METHODS = ("nearest", "linear", "bspline", "lanczos")
 LANCZOS_RADIUS = 5  # SimpleITK's sitkLanczosWindowedSinc
 
 
-def upsample(image: Image, *, factors: Sequence[float] | None = None,
-             spacing: Sequence[float] | None = None, method: str = "bspline") -> Image:
+def upsample(
+    image: Image,
+    *,
+    factors: Sequence[float] | None = None,
+    spacing: Sequence[float] | None = None,
+    method: str = "bspline",
+) -> Image:
     """Resample ``image`` to per-axis ``factors`` or a target ``spacing`` (mm), keeping the FOV.
 
     Args:
@@ -49,20 +56,27 @@ def upsample(image: Image, *, factors: Sequence[float] | None = None,
     spacing = _pad2d(spacing, image, float(image.spacing[2]))
     grid = upsample_grid(image.grid, factors=factors, spacing=spacing)
     out = resample_to_grid(image, grid, method)
-    out.meta.history[-1].update(op="upsample", factors=None if factors is None else [float(v) for v in factors],
-                                target_spacing=None if spacing is None else [float(v) for v in spacing])
+    out.meta.history[-1].update(
+        op="upsample",
+        factors=None if factors is None else [float(v) for v in factors],
+        target_spacing=None if spacing is None else [float(v) for v in spacing],
+    )
     return out
 
 
 def resample_to_grid(image: Image, grid: Grid, method: str = "linear") -> Image:
     """``image`` resampled onto ``grid`` in world coordinates (float32, NN extrapolation)."""
     if method not in METHODS:
-        raise ConfigError(image.meta.source_path, f"unknown resampling method {method!r}",
-                          f"use one of {', '.join(METHODS)}")
+        raise ConfigError(
+            image.meta.source_path, f"unknown resampling method {method!r}", f"use one of {', '.join(METHODS)}"
+        )
     two_d = image.is_2d and grid.shape[2] == 1
     if image.is_2d and not two_d and image.shape[2] == 1:
-        raise GeometryError(image.meta.source_path, f"a 2D image cannot fill the 3D grid {grid}",
-                            "resample a 2D image onto a grid with one slice")
+        raise GeometryError(
+            image.meta.source_path,
+            f"a 2D image cannot fill the 3D grid {grid}",
+            "resample a 2D image onto a grid with one slice",
+        )
     if two_d:
         _check_planar(image.grid, grid, image.meta.source_path)
     if method == "lanczos" and np.allclose(image.direction, grid.direction, atol=1e-9):
@@ -70,8 +84,9 @@ def resample_to_grid(image: Image, grid: Grid, method: str = "linear") -> Image:
     else:
         chans = [_resample_channel(image.data[c], image.grid, grid, method, two_d) for c in range(image.channels)]
     out = image.with_data(np.stack(chans).astype(np.float32, copy=False), grid=grid)
-    out.meta.history.append({"op": "resample", "method": method, "grid_in": _grid_record(image.grid),
-                             "grid_out": _grid_record(grid)})
+    out.meta.history.append(
+        {"op": "resample", "method": method, "grid_in": _grid_record(image.grid), "grid_out": _grid_record(grid)}
+    )
     return out
 
 
@@ -79,8 +94,12 @@ def resample_to_grid(image: Image, grid: Grid, method: str = "linear") -> Image:
 def _interpolator(method: str) -> Any:
     import SimpleITK as sitk
 
-    return {"nearest": sitk.sitkNearestNeighbor, "linear": sitk.sitkLinear,
-            "bspline": sitk.sitkBSpline, "lanczos": sitk.sitkLanczosWindowedSinc}[method]
+    return {
+        "nearest": sitk.sitkNearestNeighbor,
+        "linear": sitk.sitkLinear,
+        "bspline": sitk.sitkBSpline,
+        "lanczos": sitk.sitkLanczosWindowedSinc,
+    }[method]
 
 
 def _to_sitk(arr: np.ndarray, grid: Grid, two_d: bool) -> Any:
@@ -157,10 +176,10 @@ def _separable_lanczos(data: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
         W = lanczos_matrix(src.shape[a], pos)
         out = np.stack([apply_along_axis(out[c], W, a) for c in range(out.shape[0])])
     # a point outside the buffer along any axis is extrapolated by its nearest voxel (as ITK does)
-    outside = [(p < -0.5) | (p >= n - 0.5) for p, n in zip(positions, src.shape)]
+    outside = [(p < -0.5) | (p >= n - 0.5) for p, n in zip(positions, src.shape, strict=False)]
     any_out = outside[0][:, None, None] | outside[1][None, :, None] | outside[2][None, None, :]
     if any_out.any():
-        nn = [_nearest(p, n) for p, n in zip(positions, src.shape)]
+        nn = [_nearest(p, n) for p, n in zip(positions, src.shape, strict=False)]
         nearest = np.asarray(data, dtype=np.float64)[:, nn[0]][:, :, nn[1]][:, :, :, nn[2]]
         out[:, any_out] = nearest[:, any_out]
     return out
@@ -168,12 +187,15 @@ def _separable_lanczos(data: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
 
 def _check_planar(src: Grid, dst: Grid, path: str | None) -> None:
     for g in (src, dst):
-        planar = np.allclose(g.direction[2], [0, 0, 1], atol=1e-6) and np.allclose(g.direction[:, 2], [0, 0, 1], atol=1e-6)
+        planar = np.allclose(g.direction[2], [0, 0, 1], atol=1e-6) and np.allclose(
+            g.direction[:, 2], [0, 0, 1], atol=1e-6
+        )
         if not planar:
             raise GeometryError(path, f"2D grid {g} is not in the x-y plane", "give 2D images an identity Z axis")
     if abs(src.origin[2] - dst.origin[2]) > 1e-6:
-        raise GeometryError(path, f"2D grids at z = {src.origin[2]} and {dst.origin[2]} mm differ",
-                            "keep the z origin of a 2D image")
+        raise GeometryError(
+            path, f"2D grids at z = {src.origin[2]} and {dst.origin[2]} mm differ", "keep the z origin of a 2D image"
+        )
 
 
 def _pad2d(values: Sequence[float] | None, image: Image, fill: float) -> list[float] | None:
@@ -188,5 +210,8 @@ def _pad2d(values: Sequence[float] | None, image: Image, fill: float) -> list[fl
 
 
 def _grid_record(grid: Grid) -> dict[str, Any]:
-    return {"shape": list(grid.shape), "spacing": [float(v) for v in grid.spacing],
-            "origin": [float(v) for v in grid.origin]}
+    return {
+        "shape": list(grid.shape),
+        "spacing": [float(v) for v in grid.spacing],
+        "origin": [float(v) for v in grid.origin],
+    }

@@ -8,6 +8,7 @@ Example:
     >>> str(err)
     'scan.nii.gz: file is truncated. Remedy: re-export the volume.'
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -30,10 +30,11 @@ Example:
     >>> up.shape, up.spacing.tolist(), up.origin.tolist()
     ((10, 10, 16), [1.0, 1.0, 1.0], [0.0, 0.0, -1.5])
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -46,8 +47,9 @@ MAX_VOXELS = 8 * 1024**3
 def _vec3(values: Sequence[float], name: str) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64).reshape(-1)
     if arr.size != 3:
-        raise GeometryError(None, f"{name} needs 3 values, got {arr.size} ({list(arr)})",
-                            f"give one {name} value per axis (x, y, z)")
+        raise GeometryError(
+            None, f"{name} needs 3 values, got {arr.size} ({list(arr)})", f"give one {name} value per axis (x, y, z)"
+        )
     return arr
 
 
@@ -94,8 +96,7 @@ class Grid:
         """The 8 outer corners of the field of view, (8, 3) world mm (voxel edges, not centres)."""
         lo = np.full(3, -0.5)
         hi = np.asarray(self.shape, dtype=np.float64) - 0.5
-        corners = np.array([[(hi if b else lo)[a] for a, b in enumerate(bits)]
-                            for bits in np.ndindex(2, 2, 2)])
+        corners = np.array([[(hi if b else lo)[a] for a, b in enumerate(bits)] for bits in np.ndindex(2, 2, 2)])
         return self.index_to_world(corners)
 
     def fov_center(self) -> np.ndarray:
@@ -115,28 +116,35 @@ def validate_spacing(spacing: np.ndarray, path: str | None = None) -> None:
     """Raise :class:`GeometryError` unless every spacing is finite and positive."""
     sp = np.asarray(spacing, dtype=np.float64)
     if not np.all(np.isfinite(sp)) or np.any(sp <= 0):
-        raise GeometryError(path, f"voxel spacing {sp.tolist()} mm is missing, zero or not finite",
-                            "set the spacing in the header or pass --input-spacing SX SY SZ")
+        raise GeometryError(
+            path,
+            f"voxel spacing {sp.tolist()} mm is missing, zero or not finite",
+            "set the spacing in the header or pass --input-spacing SX SY SZ",
+        )
 
 
 def _factors(values: Sequence[float] | float) -> np.ndarray:
-    f = np.broadcast_to(np.asarray(values, dtype=np.float64), (3,)).copy() if np.ndim(values) == 0 \
+    f = (
+        np.broadcast_to(np.asarray(values, dtype=np.float64), (3,)).copy()
+        if np.ndim(values) == 0
         else _vec3(values, "factors")
+    )
     if not np.all(np.isfinite(f)) or np.any(f <= 0):
-        raise GeometryError(None, f"factors {f.tolist()} must be finite and positive",
-                            "use factors such as 1 1 4")
+        raise GeometryError(None, f"factors {f.tolist()} must be finite and positive", "use factors such as 1 1 4")
     return f
 
 
 def _check_size(shape: Sequence[int]) -> None:
     n = int(np.prod(np.asarray(shape, dtype=np.float64)))
     if n > MAX_VOXELS or min(shape) < 1:
-        raise GeometryError(None, f"output grid {tuple(shape)} ({n:.3g} voxels) is impossible",
-                            f"choose factors that give at least 1 and at most {MAX_VOXELS:.3g} voxels")
+        raise GeometryError(
+            None,
+            f"output grid {tuple(shape)} ({n:.3g} voxels) is impossible",
+            f"choose factors that give at least 1 and at most {MAX_VOXELS:.3g} voxels",
+        )
 
 
-def upsample_grid(grid: Grid, factors: Sequence[float] | None = None,
-                  spacing: Sequence[float] | None = None) -> Grid:
+def upsample_grid(grid: Grid, factors: Sequence[float] | None = None, spacing: Sequence[float] | None = None) -> Grid:
     """The field-of-view-preserving grid for per-axis ``factors`` or a target ``spacing`` (mm).
 
     Exactly one of ``factors`` and ``spacing`` is given. A factor below 1 makes the grid
@@ -163,8 +171,9 @@ def degrade_grid(grid: Grid, factors: Sequence[float]) -> Grid:
     """The low-resolution grid that a scanner with per-axis ``factors`` (≥ 1) would acquire."""
     f = _factors(factors)
     if np.any(f < 1):
-        raise GeometryError(None, f"degradation factors {f.tolist()} must be at least 1",
-                            "use upsample for factors below 1")
+        raise GeometryError(
+            None, f"degradation factors {f.tolist()} must be at least 1", "use upsample for factors below 1"
+        )
     n = np.asarray(grid.shape, dtype=np.float64)
     new_n = np.floor(n / f + 1e-9)
     _check_size(new_n)

@@ -12,11 +12,13 @@ Example:
     >>> img.shape, img.channels, img.orientation
     ((4, 5, 6), 1, 'LPS')
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,18 +64,27 @@ class Image:
 
     __slots__ = ("data", "grid", "meta")
 
-    def __init__(self, data: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0),
-                 origin: Sequence[float] = (0.0, 0.0, 0.0),
-                 direction: np.ndarray | Sequence[float] | None = None,
-                 meta: ImageMeta | None = None) -> None:
+    def __init__(
+        self,
+        data: np.ndarray,
+        spacing: Sequence[float] = (1.0, 1.0, 1.0),
+        origin: Sequence[float] = (0.0, 0.0, 0.0),
+        direction: np.ndarray | Sequence[float] | None = None,
+        meta: ImageMeta | None = None,
+    ) -> None:
         arr = np.asarray(data)
         if arr.ndim != 4:
-            raise InvalidImageError(meta.source_path if meta else None,
-                                    f"image array must be (C, X, Y, Z), got {arr.ndim}-D shape {arr.shape}",
-                                    "give channels first and pad 2D images with Z = 1")
+            raise InvalidImageError(
+                meta.source_path if meta else None,
+                f"image array must be (C, X, Y, Z), got {arr.ndim}-D shape {arr.shape}",
+                "give channels first and pad 2D images with Z = 1",
+            )
         if arr.size == 0:
-            raise InvalidImageError(meta.source_path if meta else None,
-                                    f"image has zero size {arr.shape}", "check the file holds pixel data")
+            raise InvalidImageError(
+                meta.source_path if meta else None,
+                f"image has zero size {arr.shape}",
+                "check the file holds pixel data",
+            )
         if arr.dtype != np.float32 and not np.issubdtype(arr.dtype, np.floating):
             arr = arr.astype(np.float32)
         self.data = arr
@@ -120,29 +131,30 @@ class Image:
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
-    def from_grid(cls, data: np.ndarray, grid: Grid, meta: ImageMeta | None = None) -> "Image":
+    def from_grid(cls, data: np.ndarray, grid: Grid, meta: ImageMeta | None = None) -> Image:
         return cls(data, grid.spacing, grid.origin, grid.direction, meta)
 
-    def with_data(self, data: np.ndarray, grid: Grid | None = None, **meta_changes: Any) -> "Image":
+    def with_data(self, data: np.ndarray, grid: Grid | None = None, **meta_changes: Any) -> Image:
         """A new Image with ``data`` (and optionally a new grid); meta is copied and updated."""
-        meta = replace(self.meta, header=copy.deepcopy(self.meta.header),
-                       history=list(self.meta.history))
+        meta = replace(self.meta, header=copy.deepcopy(self.meta.header), history=list(self.meta.history))
         for key, value in meta_changes.items():
             if not hasattr(meta, key):
                 raise AttributeError(f"ImageMeta has no field {key!r}")
             setattr(meta, key, value)
         return Image.from_grid(data, grid or self.grid, meta)
 
-    def copy(self) -> "Image":
+    def copy(self) -> Image:
         return self.with_data(self.data.copy())
 
     def check_finite(self) -> None:
         """Raise :class:`InvalidImageError` if any value is NaN or infinite."""
         bad = int(np.size(self.data) - np.count_nonzero(np.isfinite(self.data)))
         if bad:
-            raise InvalidImageError(self.meta.source_path,
-                                    f"{bad} voxel values are NaN or infinite",
-                                    "replace them (e.g. with the background value) before running medsr")
+            raise InvalidImageError(
+                self.meta.source_path,
+                f"{bad} voxel values are NaN or infinite",
+                "replace them (e.g. with the background value) before running medsr",
+            )
 
     # -- display ----------------------------------------------------------------------------
     @property
@@ -154,7 +166,9 @@ class Image:
         extra = f", thickness={self.meta.slice_thickness:.4g} mm" if self.meta.slice_thickness else ""
         obl = obliquity_deg(self.direction)
         orient = self.orientation + (f" (oblique {obl:.1f}°)" if obl > 0.5 else "")
-        return (f"Image(shape=(C={self.channels}, X={self.shape[0]}, Y={self.shape[1]}, "
-                f"Z={self.shape[2]}), spacing={sp} mm{extra}, orientation={orient}, "
-                f"modality={self.meta.modality}, units={self.meta.units}, dtype={self.data.dtype}, "
-                f"memory={self.nbytes / 2**20:.1f} MiB)")
+        return (
+            f"Image(shape=(C={self.channels}, X={self.shape[0]}, Y={self.shape[1]}, "
+            f"Z={self.shape[2]}), spacing={sp} mm{extra}, orientation={orient}, "
+            f"modality={self.meta.modality}, units={self.meta.units}, dtype={self.data.dtype}, "
+            f"memory={self.nbytes / 2**20:.1f} MiB)"
+        )

@@ -28,10 +28,12 @@ Example:
     >>> float(np.abs(back - img.data).max()) < 1e-3   # float32 rounding of a 4095 HU window
     True
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,17 +70,27 @@ class Normalizer:
         if self.mode not in MODES:
             raise ConfigError(None, f"unknown normalisation mode {self.mode!r}", f"use one of {', '.join(MODES)}")
         if len(lo) != len(hi) or not lo:
-            raise ConfigError(None, f"normaliser needs as many lo as hi values, got {lo} and {hi}",
-                              "give one lo and one hi per channel")
-        bad = [(a, b) for a, b in zip(lo, hi) if not (np.isfinite(a) and np.isfinite(b) and b > a)]
+            raise ConfigError(
+                None,
+                f"normaliser needs as many lo as hi values, got {lo} and {hi}",
+                "give one lo and one hi per channel",
+            )
+        bad = [(a, b) for a, b in zip(lo, hi, strict=False) if not (np.isfinite(a) and np.isfinite(b) and b > a)]
         if bad:
-            raise ConfigError(None, f"normaliser windows {bad} are empty or not finite",
-                              "give hi > lo for every channel")
+            raise ConfigError(
+                None, f"normaliser windows {bad} are empty or not finite", "give hi > lo for every channel"
+            )
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
-    def fit(cls, image: Image, mode: str = "auto", *, window: Sequence[float] | None = None,
-            percentiles: Sequence[float] = PERCENTILES) -> "Normalizer":
+    def fit(
+        cls,
+        image: Image,
+        mode: str = "auto",
+        *,
+        window: Sequence[float] | None = None,
+        percentiles: Sequence[float] = PERCENTILES,
+    ) -> Normalizer:
         """Choose the mode (``auto``) and its window for ``image``.
 
         ``auto`` picks ``ct-window`` for CT (or HU units), ``percentile`` for MR, ``fixed-8bit``
@@ -95,17 +107,21 @@ class Normalizer:
             return cls(chosen, (0.0,) * image.channels, (65535.0,) * image.channels, {})
         if chosen == "percentile":
             return _fit_percentile(image, percentiles)
-        raise ConfigError(image.meta.source_path, f"unknown normalisation mode {mode!r}",
-                          f"use auto or one of {', '.join(MODES)}")
+        raise ConfigError(
+            image.meta.source_path, f"unknown normalisation mode {mode!r}", f"use auto or one of {', '.join(MODES)}"
+        )
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Normalizer":
+    def from_dict(cls, d: dict[str, Any]) -> Normalizer:
         """Rebuild from :meth:`to_dict` output (a sidecar or a model bundle)."""
         try:
             return cls(str(d["mode"]), tuple(d["lo"]), tuple(d["hi"]), dict(d.get("params", {})))
         except (KeyError, TypeError) as exc:
-            raise ConfigError(None, f"normaliser record {d!r} is incomplete ({exc})",
-                              "record mode, lo and hi as written by Normalizer.to_dict") from None
+            raise ConfigError(
+                None,
+                f"normaliser record {d!r} is incomplete ({exc})",
+                "record mode, lo and hi as written by Normalizer.to_dict",
+            ) from None
 
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "lo": list(self.lo), "hi": list(self.hi), "params": dict(self.params)}
@@ -143,8 +159,11 @@ class Normalizer:
         nd = np.ndim(array)
         ax = channel_axis % nd if nd else 0
         if nd == 0 or np.shape(array)[ax] != lo.size:
-            raise InvalidImageError(None, f"array of shape {np.shape(array)} has no axis {channel_axis} "
-                                    f"with {lo.size} channels", "pass channels first, as (C, X, Y, Z)")
+            raise InvalidImageError(
+                None,
+                f"array of shape {np.shape(array)} has no axis {channel_axis} with {lo.size} channels",
+                "pass channels first, as (C, X, Y, Z)",
+            )
         shape = [1] * nd
         shape[ax] = lo.size
         return lo.reshape(shape), scale.reshape(shape)
@@ -171,8 +190,7 @@ def _auto_mode(image: Image) -> str:
 def _fit_percentile(image: Image, percentiles: Sequence[float]) -> Normalizer:
     p_lo, p_hi = (float(p) for p in percentiles)
     if not 0 <= p_lo < p_hi <= 100:
-        raise ConfigError(None, f"percentiles {list(percentiles)} are not increasing within 0…100",
-                          "use e.g. 0.5 99.5")
+        raise ConfigError(None, f"percentiles {list(percentiles)} are not increasing within 0…100", "use e.g. 0.5 99.5")
     los, his = [], []
     for c in range(image.channels):
         flat = image.data[c].reshape(-1)
@@ -180,8 +198,9 @@ def _fit_percentile(image: Image, percentiles: Sequence[float]) -> Normalizer:
         vals = flat[::step]
         vals = vals[np.isfinite(vals)]
         if vals.size == 0:
-            raise InvalidImageError(image.meta.source_path, f"channel {c} has no finite values",
-                                    "replace NaN/Inf before normalising")
+            raise InvalidImageError(
+                image.meta.source_path, f"channel {c} has no finite values", "replace NaN/Inf before normalising"
+            )
         lo, hi = (float(v) for v in np.percentile(vals, [p_lo, p_hi]))
         if hi <= lo:  # flat channel: fall back to its full range, then to a unit window
             lo, hi = float(vals.min()), float(vals.max())

@@ -37,6 +37,7 @@ Example:
     >>> int(m.sum()), bool(m[16, 16, 0])
     (256, True)
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,8 +57,9 @@ LUMA = np.array([0.299, 0.587, 0.114])
 _MAX_SAMPLES = 4_000_000
 
 
-def foreground_mask(image: Image, method: str = "auto", threshold: float | None = None,
-                    min_component_fraction: float = 0.05) -> np.ndarray:
+def foreground_mask(
+    image: Image, method: str = "auto", threshold: float | None = None, min_component_fraction: float = 0.05
+) -> np.ndarray:
     """Boolean foreground mask of shape ``(X, Y, Z)`` (see the module docstring).
 
     Args:
@@ -70,8 +72,9 @@ def foreground_mask(image: Image, method: str = "auto", threshold: float | None 
     return _segment(image, method, threshold, min_component_fraction)[0]
 
 
-def mask_image(image: Image, method: str = "auto", threshold: float | None = None,
-               min_component_fraction: float = 0.05) -> Image:
+def mask_image(
+    image: Image, method: str = "auto", threshold: float | None = None, min_component_fraction: float = 0.05
+) -> Image:
     """The foreground mask as a one-channel 0/1 Image (uint8 when written) on ``image``'s grid."""
     mask, info = _segment(image, method, threshold, min_component_fraction)
     out = image.with_data(mask[None].astype(np.float32), units="label", source_dtype="uint8", rgb=False)
@@ -89,25 +92,29 @@ def grey_values(image: Image) -> np.ndarray:
 
 
 # -- threshold ------------------------------------------------------------------------------
-def _segment(image: Image, method: str, threshold: float | None,
-             min_fraction: float) -> tuple[np.ndarray, dict[str, Any]]:
+def _segment(
+    image: Image, method: str, threshold: float | None, min_fraction: float
+) -> tuple[np.ndarray, dict[str, Any]]:
     if method not in METHODS:
-        raise ConfigError(image.meta.source_path, f"unknown mask method {method!r}",
-                          f"use one of {', '.join(METHODS)}")
+        raise ConfigError(image.meta.source_path, f"unknown mask method {method!r}", f"use one of {', '.join(METHODS)}")
     if not (np.isfinite(min_fraction) and 0 <= min_fraction <= 1):
         raise ConfigError(None, f"min_component_fraction {min_fraction} is outside 0…1", "use e.g. 0.05")
     grey = grey_values(image)
     t, dark, how = _threshold(grey, image, method, threshold)
     raw = grey < t if dark else grey > t
     mask = clean_mask(raw, image.spacing, min_fraction)
-    info = {"method": how, "threshold": float(t), "foreground": "below" if dark else "above",
-            "min_component_fraction": float(min_fraction), "voxels": int(mask.sum())}
+    info = {
+        "method": how,
+        "threshold": float(t),
+        "foreground": "below" if dark else "above",
+        "min_component_fraction": float(min_fraction),
+        "voxels": int(mask.sum()),
+    }
     log.debug("foreground mask: %s", info)
     return mask, info
 
 
-def _threshold(grey: np.ndarray, image: Image, method: str,
-               threshold: float | None) -> tuple[float, bool, str]:
+def _threshold(grey: np.ndarray, image: Image, method: str, threshold: float | None) -> tuple[float, bool, str]:
     meta = image.meta
     is_ct = meta.modality == "CT" or meta.units == "HU"
     is_rgb = image.channels == 3
@@ -173,9 +180,9 @@ def clean_mask(mask: np.ndarray, spacing: np.ndarray, min_fraction: float = 0.05
 def _closing(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
-    used = [s for s, n in zip(spacing, mask.shape) if n > 1] or [1.0]
+    used = [s for s, n in zip(spacing, mask.shape, strict=False) if n > 1] or [1.0]
     radius_mm = 2.0 * float(min(used))
-    radii = [int(round(radius_mm / s)) if n > 1 else 0 for s, n in zip(spacing, mask.shape)]
+    radii = [int(round(radius_mm / s)) if n > 1 else 0 for s, n in zip(spacing, mask.shape, strict=False)]
     if max(radii) == 0:
         return mask
     axes = [np.arange(-r, r + 1) / max(r, 1) for r in radii]
@@ -184,7 +191,7 @@ def _closing(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     pad = [(r, r) for r in radii]
     padded = np.pad(mask, pad)
     closed = ndimage.binary_closing(padded, structure=ball)
-    return closed[tuple(slice(r, r + n) for r, n in zip(radii, mask.shape))]
+    return closed[tuple(slice(r, r + n) for r, n in zip(radii, mask.shape, strict=False))]
 
 
 def _keep_large(mask: np.ndarray, spacing: np.ndarray, min_fraction: float) -> np.ndarray:

@@ -25,11 +25,13 @@ Example:
     >>> round(psnr(ref, ref + 1.0, data_range=100.0), 2)
     40.0
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,8 +49,9 @@ def _as4d(a: np.ndarray | Image) -> np.ndarray:
     if arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4:
-        raise InvalidImageError(None, f"metrics need (C, X, Y, Z) or (X, Y, Z) arrays, got shape {arr.shape}",
-                                "pass Image.data")
+        raise InvalidImageError(
+            None, f"metrics need (C, X, Y, Z) or (X, Y, Z) arrays, got shape {arr.shape}", "pass Image.data"
+        )
     return arr
 
 
@@ -59,8 +62,11 @@ def _select(arr: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     if m.ndim == 4:
         m = m[0]
     if m.shape != arr.shape[1:]:
-        raise InvalidImageError(None, f"mask of shape {m.shape} does not fit image {arr.shape[1:]}",
-                                "give an (X, Y, Z) mask on the reference grid")
+        raise InvalidImageError(
+            None,
+            f"mask of shape {m.shape} does not fit image {arr.shape[1:]}",
+            "give an (X, Y, Z) mask on the reference grid",
+        )
     return arr[:, m].reshape(-1)
 
 
@@ -70,8 +76,12 @@ def reference_range(ref: np.ndarray | Image) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def reference_mask(ref: np.ndarray | Image, data_range: float | None = None, lo: float | None = None,
-                   factors: Sequence[float] | None = None) -> np.ndarray:
+def reference_mask(
+    ref: np.ndarray | Image,
+    data_range: float | None = None,
+    lo: float | None = None,
+    factors: Sequence[float] | None = None,
+) -> np.ndarray:
     """The referee's evaluation mask, ``(X, Y, Z)`` bool (see the module docstring).
 
     ``data_range`` and ``lo`` default to :func:`reference_range`; ``factors`` (3 values, or 2 for
@@ -106,8 +116,9 @@ def exclude_borders(mask: np.ndarray, factors: Sequence[float] | None) -> np.nda
     return m
 
 
-def psnr(ref: np.ndarray | Image, pred: np.ndarray | Image, mask: np.ndarray | None = None,
-         data_range: float | None = None) -> float:
+def psnr(
+    ref: np.ndarray | Image, pred: np.ndarray | Image, mask: np.ndarray | None = None, data_range: float | None = None
+) -> float:
     """Peak signal-to-noise ratio (dB) over the masked voxels of every channel; ``inf`` if equal.
 
     ``data_range`` defaults to ``p99.9 - p0.1`` of ``ref``.
@@ -124,8 +135,9 @@ def psnr(ref: np.ndarray | Image, pred: np.ndarray | Image, mask: np.ndarray | N
     return float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
 
 
-def ssim(ref: np.ndarray | Image, pred: np.ndarray | Image, data_range: float,
-         mask: np.ndarray | None = None) -> tuple[float, float | None]:
+def ssim(
+    ref: np.ndarray | Image, pred: np.ndarray | Image, data_range: float, mask: np.ndarray | None = None
+) -> tuple[float, float | None]:
     """``(whole-image SSIM, mean SSIM inside mask or None)`` with scikit-image's defaults
     (7-voxel box window, smaller for thin images)."""
     from skimage.metrics import structural_similarity
@@ -141,8 +153,9 @@ def ssim(ref: np.ndarray | Image, pred: np.ndarray | Image, data_range: float,
         a, b = a[..., 0], b[..., 0]
     multi = a.shape[0] > 1
     x, y = (np.moveaxis(a, 0, -1), np.moveaxis(b, 0, -1)) if multi else (a[0], b[0])
-    whole, smap = structural_similarity(x, y, data_range=float(data_range), win_size=win, full=True,
-                                        channel_axis=-1 if multi else None)
+    whole, smap = structural_similarity(
+        x, y, data_range=float(data_range), win_size=win, full=True, channel_axis=-1 if multi else None
+    )
     if mask is None:
         return float(whole), None
     smap = smap.mean(axis=-1) if multi else smap
@@ -152,8 +165,9 @@ def ssim(ref: np.ndarray | Image, pred: np.ndarray | Image, data_range: float,
     return float(whole), (float(smap[m].mean()) if m.any() else None)
 
 
-def slice_profile(ref: np.ndarray | Image, pred: np.ndarray | Image, mask: np.ndarray | None,
-                  axis: int, data_range: float) -> np.ndarray:
+def slice_profile(
+    ref: np.ndarray | Image, pred: np.ndarray | Image, mask: np.ndarray | None, axis: int, data_range: float
+) -> np.ndarray:
     """PSNR (dB) of every slice along spatial ``axis`` (0 = X … 2 = Z): shape ``(n_axis,)``;
     NaN where the slice has no mask voxels, ``inf`` where it is exact."""
     a, b = _as4d(ref), _as4d(pred)
@@ -171,13 +185,17 @@ def slice_profile(ref: np.ndarray | Image, pred: np.ndarray | Image, mask: np.nd
 
 def _same_shape(a: np.ndarray, b: np.ndarray) -> None:
     if a.shape != b.shape:
-        raise InvalidImageError(None, f"reference {a.shape} and prediction {b.shape} differ in shape",
-                                "resample the prediction onto the reference grid (evaluate does this)")
+        raise InvalidImageError(
+            None,
+            f"reference {a.shape} and prediction {b.shape} differ in shape",
+            "resample the prediction onto the reference grid (evaluate does this)",
+        )
 
 
 # -- data consistency -------------------------------------------------------------------------
-def data_consistency_error(lr: Image, sr: Image, profile: Any = "rect",
-                           thickness: float | Sequence[float | None] | None = None) -> float:
+def data_consistency_error(
+    lr: Image, sr: Image, profile: Any = "rect", thickness: float | Sequence[float | None] | None = None
+) -> float:
     """Relative L2 error ``||degrade(sr) - lr||₂ / ||lr||₂`` on the LR grid.
 
     ``sr`` is degraded with ``factors = lr.spacing / sr.spacing`` (1 where they agree within 1e-6),
@@ -186,13 +204,16 @@ def data_consistency_error(lr: Image, sr: Image, profile: Any = "rect",
     grid than ``lr`` (an SR output not made with ``upsample_grid``), it is resampled onto ``lr``'s
     grid linearly. All channels and voxels count; 0 means the output reproduces its input exactly.
     """
-    from medsr.baselines import resample_to_grid
     from medsr.acquisition import degrade
+    from medsr.baselines import resample_to_grid
 
     ratio = lr.spacing / sr.spacing
     if np.any(ratio < 1 - 1e-6):
-        raise ConfigError(sr.meta.source_path, f"SR spacing {sr.spacing.tolist()} mm is coarser than "
-                          f"LR spacing {lr.spacing.tolist()} mm", "pass (lr, sr) in this order")
+        raise ConfigError(
+            sr.meta.source_path,
+            f"SR spacing {sr.spacing.tolist()} mm is coarser than LR spacing {lr.spacing.tolist()} mm",
+            "pass (lr, sr) in this order",
+        )
     factors = np.where(np.abs(ratio - np.round(ratio)) < 1e-6, np.round(ratio), ratio)
     factors = np.maximum(factors, 1.0)
     if thickness is None and lr.meta.slice_thickness and factors[2] > 1:
@@ -209,14 +230,23 @@ def data_consistency_error(lr: Image, sr: Image, profile: Any = "rect",
 
 def same_grid(a: Image, b: Image) -> bool:
     """The referee's test: same size, spacing within 1e-4 mm, origin 1e-3 mm, direction 1e-4."""
-    return (a.shape == b.shape and np.allclose(a.spacing, b.spacing, atol=1e-4)
-            and np.allclose(a.origin, b.origin, atol=1e-3) and np.allclose(a.direction, b.direction, atol=1e-4))
+    return (
+        a.shape == b.shape
+        and np.allclose(a.spacing, b.spacing, atol=1e-4)
+        and np.allclose(a.origin, b.origin, atol=1e-3)
+        and np.allclose(a.direction, b.direction, atol=1e-4)
+    )
 
 
 # -- evaluation -----------------------------------------------------------------------------
-def evaluate(reference: Image, predictions: Image | Sequence[Image], *, names: Sequence[str] | None = None,
-             mask: str | np.ndarray | Image | None = "threshold",
-             factors: Sequence[float] | None = None) -> dict[str, Any]:
+def evaluate(
+    reference: Image,
+    predictions: Image | Sequence[Image],
+    *,
+    names: Sequence[str] | None = None,
+    mask: str | np.ndarray | Image | None = "threshold",
+    factors: Sequence[float] | None = None,
+) -> dict[str, Any]:
     """Score ``predictions`` against ``reference`` (see the module docstring).
 
     Args:
@@ -241,11 +271,20 @@ def evaluate(reference: Image, predictions: Image | Sequence[Image], *, names: S
     f = _factor_list(factors, reference)
     m, method = _evaluation_mask(reference, mask, dr, lo, f)
     axis = int(np.argmax(f)) if f is not None and max(f) > 1 else (1 if reference.is_2d else 2)
-    results = {name: _score_one(reference, ref, p, m, dr, axis) for name, p in zip(labels, preds)}
-    return {"reference": {"shape": list(reference.shape), "spacing": reference.spacing.tolist(),
-                          "source": reference.meta.source_path},
-            "data_range": dr, "lo": lo, "mask": {"method": method, "voxels": int(m.sum())},
-            "factors": f, "slice_axis": axis, "predictions": results}
+    results = {name: _score_one(reference, ref, p, m, dr, axis) for name, p in zip(labels, preds, strict=False)}
+    return {
+        "reference": {
+            "shape": list(reference.shape),
+            "spacing": reference.spacing.tolist(),
+            "source": reference.meta.source_path,
+        },
+        "data_range": dr,
+        "lo": lo,
+        "mask": {"method": method, "voxels": int(m.sum())},
+        "factors": f,
+        "slice_axis": axis,
+        "predictions": results,
+    }
 
 
 def evaluation_table(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -256,32 +295,50 @@ def evaluation_table(result: dict[str, Any]) -> list[dict[str, Any]]:
     for name, r in result["predictions"].items():
         first = r["psnr"] if first is None else first
         gain = None if r["psnr"] is None or first is None else round(r["psnr"] - first, 4)
-        rows.append({"name": name, "psnr": r["psnr"], "ssim": r["ssim"], "ssim_mask": r["ssim_mask"],
-                     "mask_voxels": r["mask_voxels"], "resampled": r["resampled"],
-                     "data_range": r["data_range"], "psnr_gain_vs_first_db": gain})
+        rows.append(
+            {
+                "name": name,
+                "psnr": r["psnr"],
+                "ssim": r["ssim"],
+                "ssim_mask": r["ssim_mask"],
+                "mask_voxels": r["mask_voxels"],
+                "resampled": r["resampled"],
+                "data_range": r["data_range"],
+                "psnr_gain_vs_first_db": gain,
+            }
+        )
     return rows
 
 
-def _score_one(reference: Image, ref: np.ndarray, pred: Image, m: np.ndarray, dr: float,
-               axis: int) -> dict[str, Any]:
+def _score_one(reference: Image, ref: np.ndarray, pred: Image, m: np.ndarray, dr: float, axis: int) -> dict[str, Any]:
     from medsr.baselines import resample_to_grid
 
     if pred.channels != reference.channels:
-        raise InvalidImageError(pred.meta.source_path, f"prediction has {pred.channels} channels, "
-                                f"reference {reference.channels}", "compare images of the same kind")
+        raise InvalidImageError(
+            pred.meta.source_path,
+            f"prediction has {pred.channels} channels, reference {reference.channels}",
+            "compare images of the same kind",
+        )
     resampled = not same_grid(pred, reference)
     if resampled:
         pred = resample_to_grid(pred, reference.grid, "linear")
     b = _as4d(pred)
     whole, inside = ssim(ref, b, dr, m)
     prof = slice_profile(ref, b, m, axis, dr)
-    return {"psnr": _finite(psnr(ref, b, m, dr)), "ssim": _finite(whole), "ssim_mask": _finite(inside),
-            "mask_voxels": int(m.sum()), "resampled": bool(resampled), "data_range": dr,
-            "slice_profile": [_finite(v) for v in prof]}
+    return {
+        "psnr": _finite(psnr(ref, b, m, dr)),
+        "ssim": _finite(whole),
+        "ssim_mask": _finite(inside),
+        "mask_voxels": int(m.sum()),
+        "resampled": bool(resampled),
+        "data_range": dr,
+        "slice_profile": [_finite(v) for v in prof],
+    }
 
 
-def _evaluation_mask(reference: Image, mask: Any, dr: float, lo: float,
-                     f: list[float] | None) -> tuple[np.ndarray, str]:
+def _evaluation_mask(
+    reference: Image, mask: Any, dr: float, lo: float, f: list[float] | None
+) -> tuple[np.ndarray, str]:
     if mask is None or (isinstance(mask, str) and mask == "threshold"):
         return reference_mask(reference, dr, lo, f), "threshold"
     if isinstance(mask, str):
@@ -293,8 +350,11 @@ def _evaluation_mask(reference: Image, mask: Any, dr: float, lo: float,
     arr = np.asarray(mask.data[0] > 0.5 if isinstance(mask, Image) else mask, dtype=bool)
     arr = arr[0] if arr.ndim == 4 else arr
     if arr.shape != reference.shape:
-        raise InvalidImageError(None, f"mask of shape {arr.shape} does not fit the reference {reference.shape}",
-                                "give a mask on the reference grid")
+        raise InvalidImageError(
+            None,
+            f"mask of shape {arr.shape} does not fit the reference {reference.shape}",
+            "give a mask on the reference grid",
+        )
     return arr, "given"
 
 
@@ -312,9 +372,14 @@ def _factor_list(factors: Sequence[float] | None, reference: Image) -> list[floa
 def _names(preds: list[Image], names: Sequence[str] | None) -> list[str]:
     if names is not None and len(names) != len(preds):
         raise ConfigError(None, f"{len(names)} names for {len(preds)} predictions", "give one name per prediction")
-    raw = list(names) if names is not None else [
-        Path(p.meta.source_path).name.split(".")[0] if p.meta.source_path else f"prediction{i + 1}"
-        for i, p in enumerate(preds)]
+    raw = (
+        list(names)
+        if names is not None
+        else [
+            Path(p.meta.source_path).name.split(".")[0] if p.meta.source_path else f"prediction{i + 1}"
+            for i, p in enumerate(preds)
+        ]
+    )
     out: list[str] = []
     for n in raw:
         k, cand = 1, n

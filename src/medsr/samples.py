@@ -4,6 +4,7 @@ Example:
     >>> sample_path("chest-ct").name
     'chest_ct_crop.nrrd'
 """
+
 from __future__ import annotations
 
 from pathlib import Path

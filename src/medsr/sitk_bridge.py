@@ -12,6 +12,7 @@ Example:
     >>> bool(np.array_equal(back.data, img.data)), back.spacing.tolist()
     (True, [1.0, 2.0, 3.0])
 """
+
 from __future__ import annotations
 
 from typing import Any

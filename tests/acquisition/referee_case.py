@@ -4,13 +4,15 @@ Not a test module: the tests of degrade, baselines, metrics and figures import i
 referee builds each case (``make``) and its ``baseline`` once per process, under pytest's
 session temporary folder (``tmp_path_factory``), which pytest cleans up after a few runs.
 """
+
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pytest
 
@@ -24,15 +26,20 @@ def run_referee(*args: str | Path, timeout: float = 300) -> dict[str, Any]:
     """The JSON printed on the last line of ``referee.py ARGS``."""
     if not REFEREE.exists():
         pytest.skip(f"referee not available: {REFEREE}")
-    proc = subprocess.run([sys.executable, str(REFEREE), *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, str(REFEREE), *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
     if proc.returncode != 0:
         raise AssertionError(f"referee {args} failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def mni_case(tmp_path_factory: Any, factors: Sequence[int] = (1, 1, 4),
-             thickness: Sequence[float] | None = None, with_baseline: bool = False) -> Path:
+def mni_case(
+    tmp_path_factory: Any,
+    factors: Sequence[int] = (1, 1, 4),
+    thickness: Sequence[float] | None = None,
+    with_baseline: bool = False,
+) -> Path:
     """A referee case folder built from the MNI volume (cached for the whole session)."""
     hr = shared_path(MNI)
     key = (tuple(factors), None if thickness is None else tuple(thickness))

@@ -1,4 +1,5 @@
 """Tests of medsr.acquisition.degrade: grids, thickness, profiles, blur, records and errors."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ from medsr.image import Image, ImageMeta
 
 
 def _ramp(n: int = 40, spacing: float = 1.0) -> Image:
-    return Image(np.arange(n, dtype=np.float32).reshape(1, 1, 1, n), spacing=(1.0, 1.0, spacing),
-                 origin=(5.0, -3.0, 10.0))
+    return Image(
+        np.arange(n, dtype=np.float32).reshape(1, 1, 1, n), spacing=(1.0, 1.0, spacing), origin=(5.0, -3.0, 10.0)
+    )
 
 
 def test_mean_of_blocks_and_grid() -> None:
@@ -159,13 +161,20 @@ def test_kspace_option_uses_the_same_grid() -> None:
     assert lr.meta.history[-1]["profiles"][2]["kind"] == "kspace"
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"factors": (1, 1, 0.5)}, {"factors": (1, 4)}, {"factors": (1, 1, float("inf"))},
-    {"factors": (1, 1, 2), "thickness_mm": -1.0}, {"factors": (1, 1, 2), "thickness_mm": (1, 2)},
-    {"factors": (1, 1, 2), "profile": "triangle"}, {"factors": (1, 1, 2), "noise": "poisson"},
-    {"factors": (1, 1, 2), "kspace": {"window": "hann", "axis": 2}},
-    {"factors": (1, 1, 2), "kspace": "kaiser"},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"factors": (1, 1, 0.5)},
+        {"factors": (1, 4)},
+        {"factors": (1, 1, float("inf"))},
+        {"factors": (1, 1, 2), "thickness_mm": -1.0},
+        {"factors": (1, 1, 2), "thickness_mm": (1, 2)},
+        {"factors": (1, 1, 2), "profile": "triangle"},
+        {"factors": (1, 1, 2), "noise": "poisson"},
+        {"factors": (1, 1, 2), "kspace": {"window": "hann", "axis": 2}},
+        {"factors": (1, 1, 2), "kspace": "kaiser"},
+    ],
+)
 def test_bad_options_raise_config_errors(kwargs: dict, small_volume: Image) -> None:
     factors = kwargs.pop("factors")
     with pytest.raises(ConfigError):

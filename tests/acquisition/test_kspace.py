@@ -1,4 +1,5 @@
 """Tests of medsr.acquisition.kspace: band limits, windows and the LR grid convention."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Tests of medsr.acquisition.noise: Gaussian, Rician and CT (variance ∝ attenuation) models."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The slice-profile operator: the referee's rect model, Gaussians, kernels, data consistency."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,4 +1,5 @@
 """medsr.acquisition reproduces ``referee.py make`` on the MNI volume (contiguous and gap cases)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,12 +13,20 @@ from tests.acquisition.referee_case import mni_case, read_image
 pytestmark = pytest.mark.shared
 
 
-@pytest.mark.parametrize("factors, thickness, ours", [
-    ((1, 1, 4), None, None),
-    ((1, 1, 5), (1, 1, 3), (None, None, 3.0)),  # 3 mm slices 5 mm apart: 2 mm gaps
-])
-def test_degrade_equals_referee_make(tmp_path_factory: pytest.TempPathFactory, mni_path: Path,
-                                     factors: tuple, thickness: tuple | None, ours: tuple | None) -> None:
+@pytest.mark.parametrize(
+    "factors, thickness, ours",
+    [
+        ((1, 1, 4), None, None),
+        ((1, 1, 5), (1, 1, 3), (None, None, 3.0)),  # 3 mm slices 5 mm apart: 2 mm gaps
+    ],
+)
+def test_degrade_equals_referee_make(
+    tmp_path_factory: pytest.TempPathFactory,
+    mni_path: Path,
+    factors: tuple,
+    thickness: tuple | None,
+    ours: tuple | None,
+) -> None:
     case = mni_case(tmp_path_factory, factors, thickness)
     ref_lr = read_image(case / "lr.nii.gz")
     lr = degrade(read_image(mni_path), factors, thickness_mm=ours)

@@ -1,5 +1,6 @@
 """Bad input through the command line: one line naming the file and a remedy, exit code 2,
 no traceback, nothing written, the input unchanged."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,8 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -28,8 +29,10 @@ def _sitk_write(arr: np.ndarray, path: Path, spacing=(1.0, 1.0, 1.0)) -> Path:
 
 
 def _nrrd(path: Path, sizes: str, spacings: str, n_values: int) -> Path:
-    header = (f"NRRD0004\ntype: float\ndimension: {len(sizes.split())}\nsizes: {sizes}\n"
-              f"spacings: {spacings}\nendian: little\nencoding: raw\n\n")
+    header = (
+        f"NRRD0004\ntype: float\ndimension: {len(sizes.split())}\nsizes: {sizes}\n"
+        f"spacings: {spacings}\nendian: little\nencoding: raw\n\n"
+    )
     path.write_bytes(header.encode() + np.zeros(n_values, "<f4").tobytes())
     return path
 
@@ -92,8 +95,9 @@ def zero_size(d: Path) -> Path:
 
 def five_d(d: Path) -> Path:
     p = d / "five_d.nrrd"
-    header = ("NRRD0004\ntype: float\ndimension: 5\nsizes: 2 3 4 5 6\nspacings: 1 1 1 1 1\n"
-              "endian: little\nencoding: raw\n\n")
+    header = (
+        "NRRD0004\ntype: float\ndimension: 5\nsizes: 2 3 4 5 6\nspacings: 1 1 1 1 1\nendian: little\nencoding: raw\n\n"
+    )
     p.write_bytes(header.encode() + np.zeros(720, "<f4").tobytes())
     return p
 
@@ -111,9 +115,16 @@ def unreadable(d: Path) -> Path:
 
 
 CASES: dict[str, Callable[[Path], Path]] = {
-    "truncated-nifti": truncated_nifti, "random-bytes-dcm": random_dcm, "mixed-series": mixed_series,
-    "no-images": empty_folder, "zero-spacing": zero_spacing, "missing-spacing": missing_spacing,
-    "nan-inf": nan_values, "zero-size": zero_size, "5-d": five_d, "unknown-extension": unknown_extension,
+    "truncated-nifti": truncated_nifti,
+    "random-bytes-dcm": random_dcm,
+    "mixed-series": mixed_series,
+    "no-images": empty_folder,
+    "zero-spacing": zero_spacing,
+    "missing-spacing": missing_spacing,
+    "nan-inf": nan_values,
+    "zero-size": zero_size,
+    "5-d": five_d,
+    "unknown-extension": unknown_extension,
     "unreadable": unreadable,
 }
 

@@ -1,5 +1,6 @@
 """``medsr enhance`` through the command line: output grid, uncertainty, sidecar, report,
 folder in/out with --continue, and refusals."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,24 @@ def _thick_volume(path: Path) -> Path:
 def test_enhance_writes_output_uncertainty_sidecar_report(tmp_path: Path) -> None:
     src = _thick_volume(tmp_path / "thick.nii.gz")
     out = tmp_path / "iso.nii.gz"
-    assert main(["enhance", str(src), "-o", str(out), "--time-budget", "2", "--threads", "1",
-                 "--report", str(tmp_path / "rep"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "enhance",
+                str(src),
+                "-o",
+                str(out),
+                "--time-budget",
+                "2",
+                "--threads",
+                "1",
+                "--report",
+                str(tmp_path / "rep"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     lr, sr = read(src), read(out)
     expected = upsample_grid(lr.grid, spacing=(0.8, 0.8, 0.8))
     assert sr.shape == expected.shape == (40, 36, 40)

@@ -1,5 +1,6 @@
 """``medsr train`` → ``medsr predict`` (folders, --continue, sharding) → ``medsr export``, and the
 shipped bundles against cubic B-spline under the referee's convention."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,27 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train = write_folder(root / "train", [0, 1])
     val = write_folder(root / "val", [2])
     (root / "cfg.yaml").write_text(CONFIG)
-    code = main(["-q", "train", "--data", str(train), "--val", str(val), "--factors", "2", "2", "--arch", "fast",
-                 "--config", str(root / "cfg.yaml"), "--out", str(root / "run"), "--steps", "3"])
+    code = main(
+        [
+            "-q",
+            "train",
+            "--data",
+            str(train),
+            "--val",
+            str(val),
+            "--factors",
+            "2",
+            "2",
+            "--arch",
+            "fast",
+            "--config",
+            str(root / "cfg.yaml"),
+            "--out",
+            str(root / "run"),
+            "--steps",
+            "3",
+        ]
+    )
     assert code == 0
     return root / "run"
 
@@ -57,8 +77,9 @@ def test_train_writes_a_run_folder(trained: Path) -> None:
 def test_train_resume_and_config_errors(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim: {stepz: 3}\n")
-    code = main(["train", "--data", str(tmp_path), "--factors", "2", "2", "--config", str(bad), "--out",
-                 str(tmp_path / "r")])
+    code = main(
+        ["train", "--data", str(tmp_path), "--factors", "2", "2", "--config", str(bad), "--out", str(tmp_path / "r")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "unknown key optim.stepz" in err and str(bad) in err and "Traceback" not in err
     code = main(["train", "--data", str(tmp_path), "--factors", "1.5", "1.5", "--out", str(tmp_path / "r")])
@@ -96,8 +117,10 @@ def test_predict_single_file_and_domain_warning(trained: Path, tmp_path: Path, c
     far = img.with_data(img.data)
     far.grid = type(img.grid)(img.grid.shape, (5.0, 5.0, 1.0), img.grid.origin, img.grid.direction)
     src = write(far, tmp_path / "far.nrrd")
-    assert main(["predict", "-i", str(src), "-o", str(tmp_path / "one.nrrd"), "-m",
-                 str(trained / "model.safetensors")]) == 0
+    assert (
+        main(["predict", "-i", str(src), "-o", str(tmp_path / "one.nrrd"), "-m", str(trained / "model.safetensors")])
+        == 0
+    )
     err = capsys.readouterr().err
     assert "outside the bundle's range" in err
     assert (tmp_path / "one.nrrd").is_file() and (tmp_path / "one.json").is_file()
@@ -120,8 +143,10 @@ def test_export_onnx_matches_torch(trained: Path, tmp_path: Path) -> None:
     assert y.shape == (1, 1, 26, 34)
     np.testing.assert_allclose(y, ref, atol=1e-5)
     assert json.loads(out.with_suffix(".json").read_text())["metadata"]["arch"] == "fast"
-    assert main(["-q", "export", str(trained / "model.safetensors"), "--onnx", "--int8",
-                 "-o", str(tmp_path / "m8.onnx")]) == 0
+    assert (
+        main(["-q", "export", str(trained / "model.safetensors"), "--onnx", "--int8", "-o", str(tmp_path / "m8.onnx")])
+        == 0
+    )
     y8 = ort.InferenceSession(str(tmp_path / "m8.onnx")).run(None, {"lr": x})[0]
     assert np.abs(y8 - ref).mean() < 0.05
 
@@ -145,12 +170,13 @@ def _held_out(name: str, tmp: Path) -> list[tuple[Path, list[str]]]:
     def crop(img, x, y, z=(0, 1)):
         origin = img.grid.index_to_world(np.array([x[0], y[0], z[0]], dtype=np.float64))
         g = Grid((x[1] - x[0], y[1] - y[0], z[1] - z[0]), img.spacing, origin, img.direction)
-        return img.with_data(np.ascontiguousarray(img.data[:, x[0]:x[1], y[0]:y[1], z[0]:z[1]]), grid=g)
+        return img.with_data(np.ascontiguousarray(img.data[:, x[0] : x[1], y[0] : y[1], z[0] : z[1]]), grid=g)
 
     if name == "ct-inplane-x2":
         ct = medsr.read(DATA / "ct" / "lung1_image.nrrd")
-        return [(medsr.write(crop(ct, (128, 320), (160, 352), (40, 48)), tmp / "ct.nrrd", dtype="input"),
-                 ["2", "2", "1"])]
+        return [
+            (medsr.write(crop(ct, (128, 320), (160, 352), (40, 48)), tmp / "ct.nrrd", dtype="input"), ["2", "2", "1"])
+        ]
     if name == "xray-x4":
         from medsr.image import Image
 
@@ -161,8 +187,9 @@ def _held_out(name: str, tmp: Path) -> list[tuple[Path, list[str]]]:
     for f, y in (("fundus_retina.jpg", (500, 820)), ("he_histology_1024.png", (300, 620))):
         img = medsr.read(DATA / "rgb" / f)
         x0 = int(round(img.shape[0] * 0.75)) + 8
-        out.append((medsr.write(crop(img, (x0, x0 + 240), y), tmp / (Path(f).stem + ".png"), dtype="input"),
-                    ["4", "4"]))
+        out.append(
+            (medsr.write(crop(img, (x0, x0 + 240), y), tmp / (Path(f).stem + ".png"), dtype="input"), ["4", "4"])
+        )
     return out
 
 

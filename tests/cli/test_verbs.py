@@ -1,4 +1,5 @@
 """The issue-2 verbs end to end on real scans, checked against the referee where it applies."""
+
 from __future__ import annotations
 
 import json
@@ -37,15 +38,36 @@ def test_upsample_and_evaluate_agree_with_referee(tmp_path: Path, tmp_path_facto
     case = mni_case(tmp_path_factory, (1, 1, 4), with_baseline=True)
     base = json.loads((case / "baseline.json").read_text())["bspline3"]
     up = tmp_path / "bspline.nii.gz"
-    assert main(["upsample", str(case / "lr.nii.gz"), str(up), "--factors", "1", "1", "4",
-                 "--method", "bspline", "-q"]) == 0
+    assert (
+        main(["upsample", str(case / "lr.nii.gz"), str(up), "--factors", "1", "1", "4", "--method", "bspline", "-q"])
+        == 0
+    )
     scored = run_referee("score", case, up)
     assert scored["resampled"] is False
     assert abs(scored["psnr"] - base["psnr"]) <= 0.05
     js = tmp_path / "scores.json"
     fig = tmp_path / "cmp.png"
-    assert main(["evaluate", "--reference", str(case / "hr.nii.gz"), "--prediction", str(up),
-                 "--factors", "1", "1", "4", "--json", str(js), "--figure", str(fig), "-q"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--reference",
+                str(case / "hr.nii.gz"),
+                "--prediction",
+                str(up),
+                "--factors",
+                "1",
+                "1",
+                "4",
+                "--json",
+                str(js),
+                "--figure",
+                str(fig),
+                "-q",
+            ]
+        )
+        == 0
+    )
     row = json.loads(js.read_text())["rows"][0]
     assert abs(row["psnr"] - scored["psnr"]) <= 0.01
     assert abs(row["ssim"] - scored["ssim"]) <= 1e-3
@@ -54,17 +76,35 @@ def test_upsample_and_evaluate_agree_with_referee(tmp_path: Path, tmp_path_facto
 
 def test_evaluate_with_lr_adds_baselines(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from medsr.acquisition import degrade
-    from medsr.io import write
+    from medsr.io import read, write
     from medsr.samples import sample_path
-    from medsr.io import read
 
     hr = read(sample_path("mni-t1"))
     write(hr, tmp_path / "hr.nii.gz")
     write(degrade(hr, (1, 1, 4)), tmp_path / "lr.nii.gz")
     csv = tmp_path / "t.csv"
-    assert main(["evaluate", "--reference", str(tmp_path / "hr.nii.gz"), "--prediction",
-                 str(tmp_path / "hr.nii.gz"), "--names", "perfect", "--lr", str(tmp_path / "lr.nii.gz"),
-                 "--factors", "1", "1", "4", "--csv", str(csv)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--reference",
+                str(tmp_path / "hr.nii.gz"),
+                "--prediction",
+                str(tmp_path / "hr.nii.gz"),
+                "--names",
+                "perfect",
+                "--lr",
+                str(tmp_path / "lr.nii.gz"),
+                "--factors",
+                "1",
+                "1",
+                "4",
+                "--csv",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "perfect" in out and "bspline" in out and "linear" in out
     lines = csv.read_text().splitlines()

@@ -1,4 +1,5 @@
 """Device, threads and dtype policy."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """ONNX export with dynamic axes; onnxruntime through the same engine matches torch; int8."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,11 @@ from medsr.models.bundle import Bundle  # noqa: E402
 from medsr.models.bundle_meta import BundleMeta  # noqa: E402
 from medsr.models.registry import build, get_arch  # noqa: E402
 
-CASES = [("fast", (1, 4), {}), ("strong", (2, 2), {"width": 16, "groups": 2, "blocks": 1}),
-         ("rdn3d", (1, 1, 2), {"width": 8, "growth": 4, "blocks": 1, "layers": 2})]
+CASES = [
+    ("fast", (1, 4), {}),
+    ("strong", (2, 2), {"width": 16, "groups": 2, "blocks": 1}),
+    ("rdn3d", (1, 1, 2), {"width": 8, "growth": 4, "blocks": 1, "layers": 2}),
+]
 
 
 def _bundle(arch, factors, kw, channels=1) -> Bundle:
@@ -42,7 +46,7 @@ def test_exported_model_matches_torch_at_several_sizes(tmp_path, arch, factors, 
         (y,) = sess.run(None, {"lr": x})
         with torch.no_grad():
             ref = b.model(torch.from_numpy(x)).numpy()
-        assert y.shape == ref.shape == (2, b.meta.channels, *(s * f for s, f in zip(size, factors)))
+        assert y.shape == ref.shape == (2, b.meta.channels, *(s * f for s, f in zip(size, factors, strict=False)))
         assert np.abs(y - ref).max() < 1e-4
 
 

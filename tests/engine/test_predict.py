@@ -1,4 +1,5 @@
 """predict: normalisation, layouts (2D, slice-wise, 3D), the output grid, masks and memmaps."""
+
 from __future__ import annotations
 
 import logging
@@ -27,16 +28,24 @@ def _bundle(arch: str, factors, *, channels: int = 1, zero_tail: bool = False, n
             net.tail.bias.zero_()
         else:
             net.tail.weight.normal_(0, 0.05)
-    meta = BundleMeta(arch=arch, factors=factors, channels=channels, arch_kwargs=dict(net.config),
-                      normalization=norm or {}, modality=["CT"], spacing_range_mm=[[0.5, 1.0]] * 2 + [[2.0, 5.0]])
+    meta = BundleMeta(
+        arch=arch,
+        factors=factors,
+        channels=channels,
+        arch_kwargs=dict(net.config),
+        normalization=norm or {},
+        modality=["CT"],
+        spacing_range_mm=[[0.5, 1.0]] * 2 + [[2.0, 5.0]],
+    )
     return Bundle(net, meta, get_arch(arch), None)
 
 
 SMALL_STRONG = {"width": 16, "groups": 1, "blocks": 1}
 
 
-@pytest.mark.parametrize("arch,factors,kw", [("fast", (2, 2), {}), ("strong", (1, 3), SMALL_STRONG),
-                                             ("fast3d", (1, 1, 4), {})])
+@pytest.mark.parametrize(
+    "arch,factors,kw", [("fast", (2, 2), {}), ("strong", (1, 3), SMALL_STRONG), ("fast3d", (1, 1, 4), {})]
+)
 def test_constant_image_gives_constant_output(arch, factors, kw) -> None:
     img = Image(np.full((1, 20, 18, 6), 0.3, np.float32), spacing=(0.8, 0.8, 3.0))
     out = predict(img, _bundle(arch, factors, **kw), tile=8)
@@ -46,12 +55,15 @@ def test_constant_image_gives_constant_output(arch, factors, kw) -> None:
     assert out.data.max() - out.data.min() < 1e-3  # HU
 
 
-@pytest.mark.parametrize("arch,factors,spacing,axis", [
-    ("fast", (1, 4), (0.9, 0.9, 3.6), 2),          # slice-wise 2D model, thick Z
-    ("fast", (1, 3), (2.4, 0.8, 0.8), 0),          # thick X: the layout turns the planes
-    ("fast3d", (1, 1, 2), (0.7, 0.7, 1.4), 2),
-    ("strong", (2, 2), (0.8, 0.8, 2.0), 0),
-])
+@pytest.mark.parametrize(
+    "arch,factors,spacing,axis",
+    [
+        ("fast", (1, 4), (0.9, 0.9, 3.6), 2),  # slice-wise 2D model, thick Z
+        ("fast", (1, 3), (2.4, 0.8, 0.8), 0),  # thick X: the layout turns the planes
+        ("fast3d", (1, 1, 2), (0.7, 0.7, 1.4), 2),
+        ("strong", (2, 2), (0.8, 0.8, 2.0), 0),
+    ],
+)
 def test_output_lands_on_the_upsample_grid(arch, factors, spacing, axis) -> None:
     """With a zero residual the nets interpolate linearly; a ramp in world mm must then be exact
     at the output grid's voxel centres (this checks pixel shuffle ⇔ upsample_grid alignment)."""
@@ -70,15 +82,17 @@ def test_output_lands_on_the_upsample_grid(arch, factors, spacing, axis) -> None
     assert np.allclose(out.spacing, grid.spacing) and np.allclose(out.origin, grid.origin)
     oidx = np.stack(np.meshgrid(*[np.arange(n) for n in out.shape], indexing="ij"), -1)
     expect = grid.index_to_world(oidx) @ grad
-    inner = tuple(slice(f, n - f) for f, n in zip(scale, out.shape))  # linear interpolation clamps at edges
+    # linear interpolation clamps at the edges
+    inner = tuple(slice(f, n - f) for f, n in zip(scale, out.shape, strict=True))
     assert np.abs(out.data[0][inner] - expect[inner]).max() < 1e-4
     assert out.meta.history[-1]["op"] == "predict"
 
 
 def test_2d_image_and_rgb() -> None:
     rng = np.random.default_rng(1)
-    img = Image(rng.random((3, 21, 17, 1), dtype=np.float32), spacing=(0.1, 0.1, 1.0),
-                meta=ImageMeta(spatial_dims=2, rgb=True))
+    img = Image(
+        rng.random((3, 21, 17, 1), dtype=np.float32), spacing=(0.1, 0.1, 1.0), meta=ImageMeta(spatial_dims=2, rgb=True)
+    )
     out = predict(img, _bundle("fast", (3, 3), channels=3), tile=8)
     assert out.data.shape == (3, 63, 51, 1) and np.allclose(out.spacing[:2], 0.1 / 3)
     assert out.meta.rgb and out.meta.spatial_dims == 2
@@ -94,8 +108,9 @@ def _is_mapped(arr: np.ndarray) -> bool:
 
 def test_tile_size_does_not_change_the_result_and_memmap_matches(tmp_path) -> None:
     rng = np.random.default_rng(2)
-    img = Image(rng.normal(0, 200, (1, 30, 26, 5)).astype(np.float32), spacing=(0.7, 0.7, 2.8),
-                meta=ImageMeta(modality="CT"))
+    img = Image(
+        rng.normal(0, 200, (1, 30, 26, 5)).astype(np.float32), spacing=(0.7, 0.7, 2.8), meta=ImageMeta(modality="CT")
+    )
     b = _bundle("fast", (1, 4), norm=CT_NORM)
     whole = predict(img, b, tile=1000)
     tiled = predict(img, b, tile=7, overlap=2, blend="hann")

@@ -1,4 +1,5 @@
 """run_tiled: tiling never changes the result (exact halo), masks skip blocks, memmap = RAM."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,11 @@ def test_tiled_equals_whole_2d_with_overlap() -> None:
     x = rng.random((1, 45, 38, 1), dtype=np.float32)
     fn, h, lay = _fn("fast", (2, 2), x.shape[1:])
     whole = run_tiled(fn, x, lay.scale, tile=None, halo=(h, h, 0))
-    for tile, ov, blend in [((16, 16, 1), (4, 4, 0), "gaussian"), ((13, 20, 1), (3, 0, 0), "hann"),
-                            ((8, 8, 1), 0, "none")]:
+    for tile, ov, blend in [
+        ((16, 16, 1), (4, 4, 0), "gaussian"),
+        ((13, 20, 1), (3, 0, 0), "hann"),
+        ((8, 8, 1), 0, "none"),
+    ]:
         tiled = run_tiled(fn, x, lay.scale, tile=tile, overlap=ov, halo=(h, h, 0), blend=blend)
         assert tiled.shape == (1, 90, 76, 1)
         assert np.abs(tiled - whole).max() < 1e-4
@@ -76,8 +80,9 @@ def test_memmap_output_equals_ram_and_progress_counts(tmp_path) -> None:
     x = rng.random((1, 25, 19, 1), dtype=np.float32)
     fn, h, lay = _fn("fast", (1, 4), x.shape[1:])
     seen = []
-    ram = run_tiled(fn, x, lay.scale, tile=(8, 8, 1), overlap=(2, 2, 0), halo=(h, h, 0),
-                    progress=lambda d, t: seen.append((d, t)))
+    ram = run_tiled(
+        fn, x, lay.scale, tile=(8, 8, 1), overlap=(2, 2, 0), halo=(h, h, 0), progress=lambda d, t: seen.append((d, t))
+    )
     mm = run_tiled(fn, x, lay.scale, tile=(8, 8, 1), overlap=(2, 2, 0), halo=(h, h, 0), out=tmp_path)
     assert isinstance(mm, np.memmap)
     assert np.array_equal(np.asarray(mm), ram)

@@ -1,4 +1,5 @@
 """Block plans cover the image exactly; windows never vanish; the stitcher blends and streams."""
+
 from __future__ import annotations
 
 import itertools
@@ -12,17 +13,20 @@ from medsr.engine.tiling import plan_tiles
 from medsr.errors import ConfigError
 
 
-@pytest.mark.parametrize("shape,scale,tile,overlap,halo,mult", [
-    ((37, 20), (2, 2), 16, 4, 3, 1),
-    ((10, 9, 7), (1, 1, 4), (4, None, 3), (1, 0, 1), (2, 0, 1), 1),
-    ((5, 33), (3, 1), 8, 7, 0, 4),
-    ((12, 12, 12), 2, 12, 2, 5, 8),
-    ((1, 9), (1, 5), 4, 2, 2, 1),
-])
+@pytest.mark.parametrize(
+    "shape,scale,tile,overlap,halo,mult",
+    [
+        ((37, 20), (2, 2), 16, 4, 3, 1),
+        ((10, 9, 7), (1, 1, 4), (4, None, 3), (1, 0, 1), (2, 0, 1), 1),
+        ((5, 33), (3, 1), 8, 7, 0, 4),
+        ((12, 12, 12), 2, 12, 2, 5, 8),
+        ((1, 9), (1, 5), 4, 2, 2, 1),
+    ],
+)
 def test_blocks_cover_the_image_and_the_output_exactly(shape, scale, tile, overlap, halo, mult) -> None:
     plan = plan_tiles(shape, scale, tile=tile, overlap=overlap, halo=halo, size_multiple=mult)
     sc = plan.scale
-    assert plan.out_shape == tuple(n * f for n, f in zip(shape, sc))
+    assert plan.out_shape == tuple(n * f for n, f in zip(shape, sc, strict=False))
     cover_lr = np.zeros(shape, int)
     cover_hr = np.zeros(plan.out_shape, int)
     for b in plan.blocks:
@@ -42,9 +46,9 @@ def test_blocks_cover_the_image_and_the_output_exactly(shape, scale, tile, overl
 
 def test_padding_gives_every_block_its_full_input() -> None:
     plan = plan_tiles((9, 9), (2, 2), tile=4, overlap=1, halo=3, size_multiple=4)
-    padded_shape = [n + lo + hi for n, (lo, hi) in zip((9, 9), plan.pad_width)]
+    padded_shape = [n + lo + hi for n, (lo, hi) in zip((9, 9), plan.pad_width, strict=False)]
     for b in plan.blocks:
-        assert all(s.stop <= p for s, p in zip(b.src, padded_shape))
+        assert all(s.stop <= p for s, p in zip(b.src, padded_shape, strict=False))
 
 
 def test_whole_axis_tiles_and_single_block() -> None:

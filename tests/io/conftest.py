@@ -1,8 +1,10 @@
 """Fixtures of the io tests (helpers live in io_fixtures.py)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest

@@ -1,5 +1,6 @@
 """Helpers for the io tests: tiny generated DICOM files (valid UIDs, complete CT modules),
 hashes and dciodvfy."""
+
 from __future__ import annotations
 
 import hashlib
@@ -58,13 +59,23 @@ def ct_volume(shape: tuple[int, int, int] = (10, 8, 6), seed: int = 0) -> np.nda
     return rng.integers(-1024, 1500, size=shape).astype(np.float32)
 
 
-def make_ct_series(folder: Path, hu: np.ndarray, *, spacing: tuple[float, float, float] = (0.7, 0.8, 2.5),
-                   origin: tuple[float, float, float] = (-30.0, 12.5, 40.0), row: np.ndarray = ROW,
-                   col: np.ndarray = COL, series_uid: str | None = None,
-                   study_uid: str = "1.2.826.0.1.3680043.8.498.1", shuffle: bool = True,
-                   names: str = "slice{:03d}.dcm", thickness: float | None = 2.0,
-                   positions: list[np.ndarray] | None = None, description: str = "synthetic series",
-                   preamble: bool = True) -> dict[str, Any]:
+def make_ct_series(
+    folder: Path,
+    hu: np.ndarray,
+    *,
+    spacing: tuple[float, float, float] = (0.7, 0.8, 2.5),
+    origin: tuple[float, float, float] = (-30.0, 12.5, 40.0),
+    row: np.ndarray = ROW,
+    col: np.ndarray = COL,
+    series_uid: str | None = None,
+    study_uid: str = "1.2.826.0.1.3680043.8.498.1",
+    shuffle: bool = True,
+    names: str = "slice{:03d}.dcm",
+    thickness: float | None = 2.0,
+    positions: list[np.ndarray] | None = None,
+    description: str = "synthetic series",
+    preamble: bool = True,
+) -> dict[str, Any]:
     """Write ``hu`` (X, Y, Z) as a CT series (uint16 stored, intercept -1024) with oblique geometry."""
     import pydicom
     from pydicom.uid import CTImageStorage, generate_uid
@@ -95,13 +106,26 @@ def make_ct_series(folder: Path, hu: np.ndarray, *, spacing: tuple[float, float,
         path = folder / names.format(int(k))
         pydicom.dcmwrite(path, ds, enforce_file_format=preamble)
         files.append(path)
-    return {"files": files, "series_uid": series_uid, "spacing": spacing, "origin": np.asarray(origin),
-            "direction": np.column_stack([row, col, normal])}
+    return {
+        "files": files,
+        "series_uid": series_uid,
+        "spacing": spacing,
+        "origin": np.asarray(origin),
+        "direction": np.column_stack([row, col, normal]),
+    }
 
 
-def make_single(path: Path, pixels: np.ndarray, *, photometric: str = "MONOCHROME2", modality: str = "OT",
-                bits: int | None = None, signed: bool = False, extra: dict[str, Any] | None = None,
-                syntax: str | None = None) -> Path:
+def make_single(
+    path: Path,
+    pixels: np.ndarray,
+    *,
+    photometric: str = "MONOCHROME2",
+    modality: str = "OT",
+    bits: int | None = None,
+    signed: bool = False,
+    extra: dict[str, Any] | None = None,
+    syntax: str | None = None,
+) -> Path:
     """One uncompressed single- or multi-frame image: ``pixels`` (frames?, rows, cols[, 3])."""
     import pydicom
     from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
@@ -147,12 +171,18 @@ def dciodvfy_errors(path: Path) -> list[str]:
     return [ln.strip() for ln in (run.stdout + run.stderr).splitlines() if ln.startswith("Error")]
 
 
-
-
-def make_enhanced_multiframe(path: Path, frames: np.ndarray, positions: list[np.ndarray] | None,
-                             *, spacing: tuple[float, float] = (0.6, 0.5), slope: float = 2.0,
-                             intercept: float = -100.0, thickness: float = 1.5,
-                             row: np.ndarray = ROW, col: np.ndarray = COL) -> Path:
+def make_enhanced_multiframe(
+    path: Path,
+    frames: np.ndarray,
+    positions: list[np.ndarray] | None,
+    *,
+    spacing: tuple[float, float] = (0.6, 0.5),
+    slope: float = 2.0,
+    intercept: float = -100.0,
+    thickness: float = 1.5,
+    row: np.ndarray = ROW,
+    col: np.ndarray = COL,
+) -> Path:
     """A multi-frame object with shared/per-frame functional groups: ``frames`` (F, rows, cols) uint16.
 
     ``spacing`` is (x, y) mm; PixelMeasures and PixelValueTransformation are shared.

@@ -1,9 +1,11 @@
 """Atomic writes, output safety (never an input, never silently over an output) and sidecars."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,8 +92,9 @@ def test_input_is_never_overwritten(tmp_path: Path, small_volume: Image) -> None
     assert sha256_tree(src) == before and _names(tmp_path) == ["in.nii.gz", "link.nii.gz"]
 
 
-def test_existing_dicom_folder_replaced_only_with_overwrite(ct_series: Callable[..., dict[str, Any]],
-                                                            tmp_path: Path) -> None:
+def test_existing_dicom_folder_replaced_only_with_overwrite(
+    ct_series: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
     src = read(ct_series()["folder"])
     out = write(src, tmp_path / "sr")
     with pytest.raises(OutputError, match="--overwrite"):

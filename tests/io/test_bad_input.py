@@ -1,35 +1,44 @@
 """The bad-input corpus at library level: the right medsr error, one line with the file and a
 remedy, the input bytes unchanged and nothing written."""
+
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 
-from medsr.errors import (GeometryError, InvalidImageError, MedsrError, OutputError, ReadError,
-                          SeriesSelectionError, UnsupportedFormatError)
+from medsr.errors import (
+    GeometryError,
+    InvalidImageError,
+    MedsrError,
+    OutputError,
+    ReadError,
+    SeriesSelectionError,
+    UnsupportedFormatError,
+)
 from medsr.image import Image
 from medsr.io import read, write
 from tests.io.io_fixtures import ct_volume, make_ct_series, make_single, sha256_tree
 
 
-def nifti_bytes(data: np.ndarray, pixdim: tuple[float, ...] = (1.0, 1.0, 1.0), dims: tuple[int, ...] | None = None
-                ) -> bytes:
+def nifti_bytes(
+    data: np.ndarray, pixdim: tuple[float, ...] = (1.0, 1.0, 1.0), dims: tuple[int, ...] | None = None
+) -> bytes:
     """A minimal single-file NIfTI-1 (float32, sform identity) holding ``data`` (x fastest)."""
     dims = tuple(data.shape) if dims is None else dims
     head = bytearray(352)
     head[0:4] = np.int32(348).tobytes()
     dim = np.ones(8, np.int16)
     dim[0] = len(dims)
-    dim[1:1 + len(dims)] = dims
+    dim[1 : 1 + len(dims)] = dims
     head[40:56] = dim.tobytes()
     head[70:72] = np.int16(16).tobytes()  # FLOAT32
     head[72:74] = np.int16(32).tobytes()
     pix = np.ones(8, np.float32)
-    pix[1:1 + len(pixdim)] = pixdim
+    pix[1 : 1 + len(pixdim)] = pixdim
     head[76:108] = pix.tobytes()
     head[108:112] = np.float32(352).tobytes()
     head[344:348] = b"n+1\x00"
@@ -42,8 +51,10 @@ def _write(path: Path, payload: bytes) -> Path:
 
 
 def _nrrd(path: Path, spacing: str, values: np.ndarray) -> Path:
-    header = (f"NRRD0004\ntype: float\ndimension: 3\nspace: left-posterior-superior\nsizes: 2 2 2\n"
-              f"space directions: {spacing}\nendian: little\nencoding: raw\nspace origin: (0,0,0)\n\n")
+    header = (
+        f"NRRD0004\ntype: float\ndimension: 3\nspace: left-posterior-superior\nsizes: 2 2 2\n"
+        f"space directions: {spacing}\nendian: little\nencoding: raw\nspace origin: (0,0,0)\n\n"
+    )
     path.write_bytes(header.encode() + values.astype("<f4").tobytes())
     return path
 
@@ -93,8 +104,10 @@ def _duplicates(tmp: Path) -> Path:
 
 RNG = np.random.default_rng(7)
 CASES: dict[str, tuple[Callable[[Path], Path], type[MedsrError]]] = {
-    "truncated_nifti_gz": (lambda t: _write(t / "cut.nii.gz", gzip.compress(
-        nifti_bytes(RNG.random((16, 16, 8))))[:400]), ReadError),
+    "truncated_nifti_gz": (
+        lambda t: _write(t / "cut.nii.gz", gzip.compress(nifti_bytes(RNG.random((16, 16, 8))))[:400]),
+        ReadError,
+    ),
     "truncated_nifti": (lambda t: _write(t / "cut.nii", nifti_bytes(RNG.random((16, 16, 8)))[:2000]), ReadError),
     "random_bytes_dcm": (lambda t: _write(t / "noise.dcm", RNG.bytes(5000)), ReadError),
     "truncated_dicom": (_truncated_dicom, ReadError),
@@ -102,32 +115,64 @@ CASES: dict[str, tuple[Callable[[Path], Path], type[MedsrError]]] = {
     "two_series_folder": (_two_series, SeriesSelectionError),
     "folder_without_images": (_no_images, ReadError),
     "empty_folder": (lambda t: (t / "empty").mkdir() or t / "empty", ReadError),
-    "zero_spacing_nifti": (lambda t: _write(t / "flat.nii.gz", nifti_bytes(np.ones((4, 4, 4)), (1.0, 0.0, 1.0))),
-                           GeometryError),
+    "zero_spacing_nifti": (
+        lambda t: _write(t / "flat.nii.gz", nifti_bytes(np.ones((4, 4, 4)), (1.0, 0.0, 1.0))),
+        GeometryError,
+    ),
     "zero_spacing_nrrd": (lambda t: _nrrd(t / "flat.nrrd", "(0,0,0) (0,1,0) (0,0,1)", np.ones(8)), GeometryError),
-    "zero_spacing_mha": (lambda t: _write(t / "flat.mha", b"ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\n"
-                                          b"ElementSpacing = 1 0 1\nElementType = MET_FLOAT\n"
-                                          b"ElementDataFile = LOCAL\n" + np.ones(8, "<f4").tobytes()),
-                         GeometryError),
-    "nan_spacing_nrrd": (lambda t: _write(t / "nan_sp.nrrd", b"NRRD0004\ntype: float\ndimension: 3\nsizes: 2 2 2\n"
-                                          b"spacings: 1 nan 1\nendian: little\nencoding: raw\n\n"
-                                          + np.ones(8, "<f4").tobytes()), GeometryError),
-    "zero_size_nrrd": (lambda t: _write(t / "empty.nrrd", b"NRRD0004\ntype: float\ndimension: 3\nsizes: 0 2 2\n"
-                                        b"spacings: 1 1 1\nendian: little\nencoding: raw\n\n"), InvalidImageError),
-    "zero_size_mha": (lambda t: _write(t / "empty.mha", b"ObjectType = Image\nNDims = 3\nDimSize = 2 0 2\n"
-                                       b"ElementType = MET_FLOAT\nElementDataFile = LOCAL\n"), InvalidImageError),
-    "five_d_nrrd": (lambda t: _write(t / "five.nrrd", b"NRRD0004\ntype: float\ndimension: 5\nsizes: 2 2 2 2 2\n"
-                                     b"spacings: 1 1 1 1 1\nendian: little\nencoding: raw\n\n"
-                                     + np.ones(32, "<f4").tobytes()), InvalidImageError),
+    "zero_spacing_mha": (
+        lambda t: _write(
+            t / "flat.mha",
+            b"ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\n"
+            b"ElementSpacing = 1 0 1\nElementType = MET_FLOAT\n"
+            b"ElementDataFile = LOCAL\n" + np.ones(8, "<f4").tobytes(),
+        ),
+        GeometryError,
+    ),
+    "nan_spacing_nrrd": (
+        lambda t: _write(
+            t / "nan_sp.nrrd",
+            b"NRRD0004\ntype: float\ndimension: 3\nsizes: 2 2 2\n"
+            b"spacings: 1 nan 1\nendian: little\nencoding: raw\n\n" + np.ones(8, "<f4").tobytes(),
+        ),
+        GeometryError,
+    ),
+    "zero_size_nrrd": (
+        lambda t: _write(
+            t / "empty.nrrd",
+            b"NRRD0004\ntype: float\ndimension: 3\nsizes: 0 2 2\nspacings: 1 1 1\nendian: little\nencoding: raw\n\n",
+        ),
+        InvalidImageError,
+    ),
+    "zero_size_mha": (
+        lambda t: _write(
+            t / "empty.mha",
+            b"ObjectType = Image\nNDims = 3\nDimSize = 2 0 2\nElementType = MET_FLOAT\nElementDataFile = LOCAL\n",
+        ),
+        InvalidImageError,
+    ),
+    "five_d_nrrd": (
+        lambda t: _write(
+            t / "five.nrrd",
+            b"NRRD0004\ntype: float\ndimension: 5\nsizes: 2 2 2 2 2\n"
+            b"spacings: 1 1 1 1 1\nendian: little\nencoding: raw\n\n" + np.ones(32, "<f4").tobytes(),
+        ),
+        InvalidImageError,
+    ),
     "duplicated_slices": (_duplicates, GeometryError),
-    "nan_nifti": (lambda t: _write(t / "nan.nii.gz", nifti_bytes(np.where(np.eye(4)[..., None] > 0, np.nan,
-                                                                         np.ones((4, 4, 2))))), InvalidImageError),
-    "inf_nrrd": (lambda t: _nrrd(t / "inf.nrrd", "(1,0,0) (0,1,0) (0,0,1)", np.array([1, np.inf] * 4)),
-                 InvalidImageError),
-    "zero_size_nifti": (lambda t: _write(t / "empty.nii", nifti_bytes(np.zeros(0), dims=(0, 4, 4))),
-                        InvalidImageError),
-    "five_d_nifti": (lambda t: _write(t / "five.nii.gz", nifti_bytes(np.ones(4 * 4 * 4 * 2 * 3),
-                                                                     dims=(4, 4, 4, 2, 3))), InvalidImageError),
+    "nan_nifti": (
+        lambda t: _write(t / "nan.nii.gz", nifti_bytes(np.where(np.eye(4)[..., None] > 0, np.nan, np.ones((4, 4, 2))))),
+        InvalidImageError,
+    ),
+    "inf_nrrd": (
+        lambda t: _nrrd(t / "inf.nrrd", "(1,0,0) (0,1,0) (0,0,1)", np.array([1, np.inf] * 4)),
+        InvalidImageError,
+    ),
+    "zero_size_nifti": (lambda t: _write(t / "empty.nii", nifti_bytes(np.zeros(0), dims=(0, 4, 4))), InvalidImageError),
+    "five_d_nifti": (
+        lambda t: _write(t / "five.nii.gz", nifti_bytes(np.ones(4 * 4 * 4 * 2 * 3), dims=(4, 4, 4, 2, 3))),
+        InvalidImageError,
+    ),
     "unknown_extension": (lambda t: _write(t / "scan.xyz", RNG.bytes(1000)), UnsupportedFormatError),
     "text_file": (lambda t: _write(t / "notes.txt", b"hello\n" * 100), UnsupportedFormatError),
     "dangling_symlink": (_symlink, ReadError),
@@ -137,8 +182,10 @@ CASES: dict[str, tuple[Callable[[Path], Path], type[MedsrError]]] = {
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): (sha256_tree(p) if p.is_file() and not p.is_symlink() else "")
-            for p in folder.rglob("*")}
+    return {
+        str(p.relative_to(folder)): (sha256_tree(p) if p.is_file() and not p.is_symlink() else "")
+        for p in folder.rglob("*")
+    }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

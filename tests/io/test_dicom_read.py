@@ -1,12 +1,14 @@
 """DICOM reading: series geometry, selection, X-ray photometry, colour, compression, multi-frame."""
+
 from __future__ import annotations
 
 import io
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -93,7 +95,7 @@ def test_chest_cr_monochrome1_is_inverted_and_spacing_assumed(cr_path: Path, cap
     nx, ny = a.shape
 
     def mean(x0: float, x1: float, y0: float, y1: float) -> float:
-        return float(a[int(x0 * nx):int(x1 * nx), int(y0 * ny):int(y1 * ny)].mean())
+        return float(a[int(x0 * nx) : int(x1 * nx), int(y0 * ny) : int(y1 * ny)].mean())
 
     lungs = (mean(0.25, 0.4, 0.3, 0.55) + mean(0.6, 0.75, 0.3, 0.55)) / 2
     assert lungs < 0.8 * mean(0.46, 0.54, 0.3, 0.55)  # lungs dark, mediastinum bright
@@ -151,8 +153,9 @@ def test_slightly_uneven_positions_warn_and_use_mean(ct_series: MakeSeries, capl
     assert img.spacing[2] == pytest.approx(2.5, abs=1e-6)
 
 
-@pytest.mark.parametrize("steps,match", [([0, 2.5, 2.5, 5, 7.5, 10], "share a position"),
-                                         ([0, 2.5, 5, 10, 12.5, 15], "irregular")])
+@pytest.mark.parametrize(
+    "steps,match", [([0, 2.5, 2.5, 5, 7.5, 10], "share a position"), ([0, 2.5, 5, 10, 12.5, 15], "irregular")]
+)
 def test_duplicated_or_missing_slices_are_refused(ct_series: MakeSeries, steps: list[float], match: str) -> None:
     normal = np.cross(ROW, COL)
     info = ct_series(positions=[s * normal for s in steps])
@@ -229,8 +232,14 @@ def test_describe_folder_lists_series(two_series: Any, mr_dir: Path) -> None:
 # -- single files: photometry, colour, compression, frames ----------------------------------
 def test_monochrome1_and_imager_pixel_spacing(tmp_path: Path) -> None:
     px = np.array([[0, 100], [4095, 7]], np.uint16)
-    path = make_single(tmp_path / "x.dcm", px, photometric="MONOCHROME1", bits=12, modality="DX",
-                       extra={"ImagerPixelSpacing": ["0.2", "0.15"]})
+    path = make_single(
+        tmp_path / "x.dcm",
+        px,
+        photometric="MONOCHROME1",
+        bits=12,
+        modality="DX",
+        extra={"ImagerPixelSpacing": ["0.2", "0.15"]},
+    )
     img = read(path)
     np.testing.assert_array_equal(img.data[0, :, :, 0], (4095 - px.astype(np.float32)).T)
     np.testing.assert_allclose(img.spacing[:2], [0.15, 0.2])  # [row, column] = [Y, X]
@@ -308,8 +317,9 @@ def test_enhanced_multiframe_sorts_frames_and_applies_shared_rescale(tmp_path: P
 
 def test_multiframe_without_positions_uses_spacing_between_slices(tmp_path: Path) -> None:
     frames = np.arange(3 * 4 * 5, dtype=np.uint16).reshape(3, 4, 5)
-    path = make_single(tmp_path / "cine.dcm", frames, extra={"SpacingBetweenSlices": "4.0",
-                                                             "PixelSpacing": ["0.5", "0.5"]})
+    path = make_single(
+        tmp_path / "cine.dcm", frames, extra={"SpacingBetweenSlices": "4.0", "PixelSpacing": ["0.5", "0.5"]}
+    )
     img = read(path)
     assert img.shape == (5, 4, 3) and img.spacing[2] == 4.0
     np.testing.assert_array_equal(img.data[0], frames.transpose(2, 1, 0))

@@ -1,8 +1,10 @@
 """Derived DICOM series: valid (dciodvfy), exact geometry and HU when read back by SimpleITK."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,8 +42,9 @@ def _datasets(folder: Path) -> list[Any]:
 def test_derived_series_is_valid_and_reads_back_exactly(ct_series: MakeSeries, tmp_path: Path) -> None:
     src = read(ct_series()["folder"])
     values = src.data + np.float32(0.37)  # not integers: fitted rescale
-    out = write(src.with_data(values), tmp_path / "sr",
-                sidecar={"derivation_description": "test derivation", "method": "unit"})
+    out = write(
+        src.with_data(values), tmp_path / "sr", sidecar={"derivation_description": "test derivation", "method": "unit"}
+    )
     files = sorted(out.iterdir())
     assert len(files) == 6
     assert dciodvfy_errors(files[0]) == [] and dciodvfy_errors(files[-1]) == []

@@ -1,4 +1,5 @@
 """PNG / TIFF / JPEG: channels, depth, alpha, palettes, resolution tags, output depth rules."""
+
 from __future__ import annotations
 
 import logging
@@ -43,7 +44,7 @@ def test_grey_pngs_8_and_16_bit(tmp_path: Path) -> None:
     img = read(tmp_path / "g8.png")
     assert img.channels == 1 and not img.meta.rgb and img.meta.modality == "OT" and img.shape == (4, 3, 1)
     np.testing.assert_array_equal(_hwc(img)[..., 0], grey8)
-    grey16 = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000)
+    grey16 = np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000
     PILImage.fromarray(grey16).save(tmp_path / "g16.png")
     img16 = read(tmp_path / "g16.png")
     assert img16.meta.source_dtype == "uint16"
@@ -76,8 +77,9 @@ def test_16_bit_rgb_png_round_trip(tmp_path: Path) -> None:
 def test_tiff_resolution_tags_give_spacing(tmp_path: Path) -> None:
     import tifffile
 
-    tifffile.imwrite(tmp_path / "inch.tif", np.zeros((4, 6), np.uint16), resolution=(254.0, 127.0),
-                     resolutionunit="INCH")
+    tifffile.imwrite(
+        tmp_path / "inch.tif", np.zeros((4, 6), np.uint16), resolution=(254.0, 127.0), resolutionunit="INCH"
+    )
     np.testing.assert_allclose(read(tmp_path / "inch.tif").spacing, [0.1, 0.2, 1.0])
     tifffile.imwrite(tmp_path / "none.tif", np.zeros((4, 6), np.uint8))
     np.testing.assert_allclose(read(tmp_path / "none.tif").spacing, 1.0)
@@ -101,9 +103,14 @@ def test_tiff_stack_becomes_z(tmp_path: Path) -> None:
     np.testing.assert_array_equal(img.data[0], stack.transpose(2, 1, 0))
 
 
-@pytest.mark.parametrize("values,source,expected", [
-    ([0.0, 254.6], "float32", "uint8"), ([0.0, 300.0], "float32", "uint16"), ([0.0, 10.0], "uint16", "uint16"),
-])
+@pytest.mark.parametrize(
+    "values,source,expected",
+    [
+        ([0.0, 254.6], "float32", "uint8"),
+        ([0.0, 300.0], "float32", "uint16"),
+        ([0.0, 10.0], "uint16", "uint16"),
+    ],
+)
 def test_output_depth_rules(tmp_path: Path, values: list[float], source: str, expected: str) -> None:
     data = np.array(values, np.float32).reshape(1, 2, 1, 1)
     img = Image(data, meta=ImageMeta(spatial_dims=2, source_dtype=source))

@@ -1,4 +1,5 @@
 """NIfTI / NRRD / MetaImage through medsr.io: exact geometry, dtypes, real scans."""
+
 from __future__ import annotations
 
 import time
@@ -11,8 +12,6 @@ from medsr.errors import OutputError
 from medsr.image import Image, ImageMeta
 from medsr.io import describe, read, write
 from medsr.io.header_checks import parse_nifti_header
-
-
 
 
 def _rotation(ax: float, ay: float, az: float) -> np.ndarray:
@@ -28,15 +27,28 @@ def _rotation(ax: float, ay: float, az: float) -> np.ndarray:
 def oblique() -> Image:
     rng = np.random.default_rng(3)
     data = rng.normal(100, 40, (1, 7, 6, 5)).astype(np.float32)
-    return Image(data, spacing=(0.8, 0.9, 3.3), origin=(-10.5, 20.25, 33.125),
-                 direction=_rotation(7.7, -3.0, 12.0), meta=ImageMeta(source_dtype="int16"))
+    return Image(
+        data,
+        spacing=(0.8, 0.9, 3.3),
+        origin=(-10.5, 20.25, 33.125),
+        direction=_rotation(7.7, -3.0, 12.0),
+        meta=ImageMeta(source_dtype="int16"),
+    )
 
 
-@pytest.mark.parametrize("suffix,fmt,tol", [(".nii.gz", "nifti", 1e-6), (".nii", "nifti", 1e-6),
-                                            (".nrrd", "nrrd", 1e-12), (".mha", "mha", 1e-12),
-                                            (".mhd", "mha", 1e-12)])
-def test_round_trip_keeps_oblique_geometry_and_float_values(tmp_path: Path, oblique: Image, suffix: str,
-                                                            fmt: str, tol: float) -> None:
+@pytest.mark.parametrize(
+    "suffix,fmt,tol",
+    [
+        (".nii.gz", "nifti", 1e-6),
+        (".nii", "nifti", 1e-6),
+        (".nrrd", "nrrd", 1e-12),
+        (".mha", "mha", 1e-12),
+        (".mhd", "mha", 1e-12),
+    ],
+)
+def test_round_trip_keeps_oblique_geometry_and_float_values(
+    tmp_path: Path, oblique: Image, suffix: str, fmt: str, tol: float
+) -> None:
     out = write(oblique, tmp_path / f"img{suffix}")
     back = read(out)
     assert back.meta.source_format == fmt
@@ -89,8 +101,7 @@ def test_rgb_vector_image_keeps_channels(tmp_path: Path) -> None:
 def test_planar_image_is_written_and_read_as_2d(tmp_path: Path) -> None:
     import SimpleITK as sitk
 
-    img = Image(np.ones((1, 6, 4, 1), np.float32), spacing=(0.5, 0.25, 1.0),
-                meta=ImageMeta(spatial_dims=2))
+    img = Image(np.ones((1, 6, 4, 1), np.float32), spacing=(0.5, 0.25, 1.0), meta=ImageMeta(spatial_dims=2))
     out = write(img, tmp_path / "plane.nii.gz")
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(out))

@@ -1,5 +1,6 @@
 """Every registered architecture × representative factors × grey/RGB: shapes, one training step,
 constant images, and the declared receptive-field halo."""
+
 from __future__ import annotations
 
 import itertools
@@ -36,7 +37,7 @@ def test_shape_and_one_training_step(name: str, factors: tuple[int, ...], channe
     size = (7, 6) if d.spatial_dims == 2 else (5, 4, 3)
     scale = factors if d.input_grid == "lr" else (1,) * d.spatial_dims
     x = torch.rand(2, channels, *size)
-    target = torch.rand(2, channels, *(s * f for s, f in zip(size, scale)))
+    target = torch.rand(2, channels, *(s * f for s, f in zip(size, scale, strict=False)))
     y = net(x)
     assert tuple(y.shape) == tuple(target.shape)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -47,7 +48,8 @@ def test_shape_and_one_training_step(name: str, factors: tuple[int, ...], channe
     opt.step()
     loss1 = torch.nn.functional.l1_loss(net(x), target)
     assert torch.isfinite(loss0) and torch.isfinite(loss1)
-    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters())), "Adam step changed nothing"
+    changed = any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    assert changed, "Adam step changed nothing"
 
 
 @pytest.mark.parametrize("name", list_archs())
@@ -79,7 +81,7 @@ def test_receptive_field_within_declared_halo(name: str) -> None:
     n = 2 * h + 3 if d.spatial_dims == 2 else h + 4
     x = torch.rand(1, 1, *((n,) * d.spatial_dims))
     x2 = x.clone()
-    far = (0, 0) + (h + 1,) * d.spatial_dims   # Chebyshev distance h + 1 from voxel 0
+    far = (0, 0) + (h + 1,) * d.spatial_dims  # Chebyshev distance h + 1 from voxel 0
     x2[far] += 5.0
     with torch.no_grad():
         y, y2 = net(x), net(x2)

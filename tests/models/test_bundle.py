@@ -1,4 +1,5 @@
 """Bundles: one safetensors file with JSON metadata; validation errors; pickles refused unrun."""
+
 from __future__ import annotations
 
 import json
@@ -19,10 +20,18 @@ from medsr.models.registry import build
 
 
 def _meta(**kw) -> BundleMeta:
-    base = dict(arch="fast", factors=(1, 4), channels=1, modality=["MR"],
-                normalization={"mode": "percentile", "lo": [0.0], "hi": [1.0], "params": {"percentiles": [0.5, 99.5]}},
-                degradations={"profile": "rect", "thickness_mm": 4.0}, spacing_range_mm=[[0.8, 1.2]] * 2 + [[3, 5]],
-                training_data="synthetic", metrics={"psnr_db": 30.0}, license="CC0-1.0")
+    base = dict(
+        arch="fast",
+        factors=(1, 4),
+        channels=1,
+        modality=["MR"],
+        normalization={"mode": "percentile", "lo": [0.0], "hi": [1.0], "params": {"percentiles": [0.5, 99.5]}},
+        degradations={"profile": "rect", "thickness_mm": 4.0},
+        spacing_range_mm=[[0.8, 1.2]] * 2 + [[3, 5]],
+        training_data="synthetic",
+        metrics={"psnr_db": 30.0},
+        license="CC0-1.0",
+    )
     base.update(kw)
     return BundleMeta(**base)
 
@@ -38,13 +47,13 @@ def _rewrite_meta(src: Path, dst: Path, change) -> Path:
     """Copy a bundle with its medsr metadata edited by ``change(dict)``."""
     raw = src.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
+    header = json.loads(raw[8 : 8 + n])
     meta = json.loads(header["__metadata__"]["medsr"])
     change(meta)
     header["__metadata__"]["medsr"] = json.dumps(meta)
     new = json.dumps(header).encode()
     new += b" " * ((8 - len(new) % 8) % 8)
-    dst.write_bytes(struct.pack("<Q", len(new)) + new + raw[8 + n:])
+    dst.write_bytes(struct.pack("<Q", len(new)) + new + raw[8 + n :])
     return dst
 
 
@@ -64,23 +73,28 @@ def test_round_trip_keeps_weights_and_meta(bundle_path: Path) -> None:
 
 
 def test_read_meta_needs_no_torch(bundle_path: Path) -> None:
-    code = ("import sys; from medsr.models.bundle import read_bundle_meta; "
-            f"m = read_bundle_meta({str(bundle_path)!r}); "
-            "print(m.arch, m.metrics['psnr_db'], 'torch' in sys.modules, 'safetensors' in sys.modules)")
+    code = (
+        "import sys; from medsr.models.bundle import read_bundle_meta; "
+        f"m = read_bundle_meta({str(bundle_path)!r}); "
+        "print(m.arch, m.metrics['psnr_db'], 'torch' in sys.modules, 'safetensors' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["fast", "30.0", "False", "False"]
 
 
-@pytest.mark.parametrize("change,needle", [
-    (lambda m: m.pop("arch"), "lacks ['arch']"),
-    (lambda m: m.update(arch="no-such-net"), "unknown architecture 'no-such-net'"),
-    (lambda m: m.update(format_version=FORMAT_VERSION + 1), "newer"),
-    (lambda m: m.update(format_version="one"), "format_version"),
-    (lambda m: m.update(factors=[1, 1, 4]), "2D but got 3 factors"),
-    (lambda m: m.update(arch_kwargs={"width": 16, "depth": 2}), "shape mismatch"),
-    (lambda m: m.update(arch_kwargs={"depth": 3, "width": 8}), "missing"),
-    (lambda m: m.update(arch_kwargs={"colour": "red"}), "cannot build"),
-])
+@pytest.mark.parametrize(
+    "change,needle",
+    [
+        (lambda m: m.pop("arch"), "lacks ['arch']"),
+        (lambda m: m.update(arch="no-such-net"), "unknown architecture 'no-such-net'"),
+        (lambda m: m.update(format_version=FORMAT_VERSION + 1), "newer"),
+        (lambda m: m.update(format_version="one"), "format_version"),
+        (lambda m: m.update(factors=[1, 1, 4]), "2D but got 3 factors"),
+        (lambda m: m.update(arch_kwargs={"width": 16, "depth": 2}), "shape mismatch"),
+        (lambda m: m.update(arch_kwargs={"depth": 3, "width": 8}), "missing"),
+        (lambda m: m.update(arch_kwargs={"colour": "red"}), "cannot build"),
+    ],
+)
 def test_bad_metadata_is_a_bundle_error(bundle_path: Path, tmp_path: Path, change, needle: str) -> None:
     bad = _rewrite_meta(bundle_path, tmp_path / "bad.safetensors", change)
     with pytest.raises(BundleError) as info:
@@ -133,8 +147,9 @@ def test_evil_pickle_really_runs_code_when_unpickled(tmp_path: Path) -> None:
     assert target.exists()
 
 
-@pytest.mark.parametrize("name", ["evil.pt", "evil.pth", "evil.ckpt", "evil.pkl", "evil.bin", "evil.safetensors",
-                                  "evil.medsr"])
+@pytest.mark.parametrize(
+    "name", ["evil.pt", "evil.pth", "evil.ckpt", "evil.pkl", "evil.bin", "evil.safetensors", "evil.medsr"]
+)
 def test_pickles_are_refused_and_never_run(tmp_path: Path, name: str) -> None:
     marker = tmp_path / "marker"
     path = tmp_path / name

@@ -1,5 +1,6 @@
 """The registry imports nothing until asked, validates factors/channels/options, and the
 per-axis pixel shuffle and interpolation skip do what they say."""
+
 from __future__ import annotations
 
 import subprocess
@@ -17,10 +18,12 @@ from medsr.models.shuffle import pixel_shuffle_nd, pixel_unshuffle_nd
 
 
 def test_importing_the_registry_loads_no_torch_and_no_architecture() -> None:
-    code = ("import sys, medsr, medsr.models, medsr.models.registry as r, medsr.engine, medsr.models.bundle; "
-            "r.list_archs(); r.get_arch('strong'); "
-            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('medsr.models.') "
-            "and m.split('.')[-1] not in ('registry', 'descriptor', 'bundle', 'bundle_meta')))")
+    code = (
+        "import sys, medsr, medsr.models, medsr.models.registry as r, medsr.engine, medsr.models.bundle; "
+        "r.list_archs(); r.get_arch('strong'); "
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('medsr.models.') "
+        "and m.split('.')[-1] not in ('registry', 'descriptor', 'bundle', 'bundle_meta')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -49,8 +52,15 @@ def test_register_through_plane_only_descriptor(monkeypatch) -> None:
     from medsr.models import registry
 
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # undone after the test
-    d = ArchDescriptor(name="_test_tp", summary="t", spatial_dims=2, builder="medsr.models.fast:FastSR",
-                       through_plane_only=True, factor_values=(1, 2, 4), defaults={"width": 4})
+    d = ArchDescriptor(
+        name="_test_tp",
+        summary="t",
+        spatial_dims=2,
+        builder="medsr.models.fast:FastSR",
+        through_plane_only=True,
+        factor_values=(1, 2, 4),
+        defaults={"width": 4},
+    )
     register(d, replace=True)
     assert build("_test_tp", in_channels=1, factors=(1, 2)).config["width"] == 4
     assert build("_test_tp", in_channels=1, factors=(1, 2), width=6).config["width"] == 6

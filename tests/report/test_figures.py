@@ -1,4 +1,5 @@
 """Tests of medsr.report.figures: PNGs are written atomically, slices are oriented and chosen right."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medsr.baselines import upsample
 from medsr.acquisition import degrade
+from medsr.baselines import upsample
 from medsr.errors import ConfigError, OutputError
 from medsr.image import Image, ImageMeta
 from medsr.metrics import evaluate
@@ -47,8 +48,11 @@ def test_other_grids_are_resampled_and_2d_rgb_works(tmp_path: Path) -> None:
     hr = _head()
     lr = degrade(hr, (1, 1, 4))
     comparison_figure(hr, [lr], ["lr"], tmp_path / "lr.png", window=(0, 120), slice_index=3)
-    rgb = Image(np.random.default_rng(0).uniform(0, 255, (3, 40, 30, 1)).astype(np.float32),
-                spacing=(0.5, 0.5, 1.0), meta=ImageMeta(rgb=True, spatial_dims=2, modality="XC"))
+    rgb = Image(
+        np.random.default_rng(0).uniform(0, 255, (3, 40, 30, 1)).astype(np.float32),
+        spacing=(0.5, 0.5, 1.0),
+        meta=ImageMeta(rgb=True, spatial_dims=2, modality="XC"),
+    )
     comparison_figure(rgb, [rgb], ["same"], tmp_path / "rgb.png", crop=False)
     assert _png_size(tmp_path / "rgb.png")[0] > 0
 
@@ -104,7 +108,8 @@ def test_mni_comparison_figure(tmp_path: Path, mni_path: Path) -> None:
     hr_crop = hr.with_data(hr.data[..., :188])  # the grid the 47 slices cover
     up = upsample(lr, factors=(1, 1, 4), method="bspline")
     assert up.shape == hr_crop.shape
-    out = comparison_figure(hr_crop, [up], ["bspline"], tmp_path / "mni.png",
-                            scores={"bspline": {"psnr": 25.65, "ssim": 0.9708}})
+    out = comparison_figure(
+        hr_crop, [up], ["bspline"], tmp_path / "mni.png", scores={"bspline": {"psnr": 25.65, "ssim": 0.9708}}
+    )
     width, height = _png_size(out)
     assert 600 < width < 2000 and 400 < height < 2000

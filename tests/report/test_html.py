@@ -1,4 +1,5 @@
 """The enhance report is one self-contained HTML file with every panel, slider and figure."""
+
 from __future__ import annotations
 
 import base64
@@ -14,8 +15,12 @@ from medsr.report.html import _lr_on_grid, enhance_report
 
 def _case() -> tuple[Image, Image, Image]:
     rng = np.random.default_rng(0)
-    lr = Image(rng.normal(size=(1, 20, 18, 6)).astype(np.float32), (0.8, 0.8, 4.0), (5.0, -3.0, 10.0),
-               meta=ImageMeta(modality="MR"))
+    lr = Image(
+        rng.normal(size=(1, 20, 18, 6)).astype(np.float32),
+        (0.8, 0.8, 4.0),
+        (5.0, -3.0, 10.0),
+        meta=ImageMeta(modality="MR"),
+    )
     g = upsample_grid(lr.grid, spacing=(0.8, 0.8, 0.8))
     sr = Image.from_grid(rng.normal(size=(1, *g.shape)).astype(np.float32), g, lr.meta)
     unc = Image.from_grid(np.abs(sr.data), g)
@@ -24,21 +29,39 @@ def _case() -> tuple[Image, Image, Image]:
 
 def test_report_is_self_contained(tmp_path: Path) -> None:
     lr, sr, unc = _case()
-    info = {"thick_axis": 2, "timings_s": {"train": 1.5, "inference": 0.5},
-            "data_consistency": {"relative_error_after": 1e-5}}
-    path = enhance_report(tmp_path, lr=lr, bspline=sr, sr=sr, uncertainty=unc, info=info,
-                          loss_curve=[(i, 1.0 / (i + 1)) for i in range(50)], n_slices=5)
+    info = {
+        "thick_axis": 2,
+        "timings_s": {"train": 1.5, "inference": 0.5},
+        "data_consistency": {"relative_error_after": 1e-5},
+    }
+    path = enhance_report(
+        tmp_path,
+        lr=lr,
+        bspline=sr,
+        sr=sr,
+        uncertainty=unc,
+        info=info,
+        loss_curve=[(i, 1.0 / (i + 1)) for i in range(50)],
+        n_slices=5,
+    )
     page = path.read_text()
     assert path.name == "report.html" and page.startswith("<!DOCTYPE html>")
     # no external resource: every src/href is inline data
     refs = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert all(r.startswith("data:") for r in refs)
     assert "<link" not in page and "@import" not in page
-    frames = re.findall(r'data:image/png;base64,([A-Za-z0-9+/=]+)', page)
+    frames = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
     assert len(frames) == 5 * 4  # 5 slider positions × input, bspline, medsr, uncertainty
     assert base64.b64decode(frames[0])[:8] == b"\x89PNG\r\n\x1a\n"
-    for text in ("Input (thick slices)", "Cubic B-spline", "Uncertainty", 'type="range"', "<polyline",
-                 "relative_error_after", "Timings"):
+    for text in (
+        "Input (thick slices)",
+        "Cubic B-spline",
+        "Uncertainty",
+        'type="range"',
+        "<polyline",
+        "relative_error_after",
+        "Timings",
+    ):
         assert text in page, text
     assert list(tmp_path.iterdir()) == [path]  # nothing else left behind
 

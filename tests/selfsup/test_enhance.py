@@ -1,4 +1,5 @@
 """enhance(): grid, data consistency, exact intensities, tiling, determinism, sidecar info."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,7 @@ from tests.selfsup.helpers import phantom, thick
 
 @pytest.fixture(scope="module")
 def case():
-    hr, lr = thick(phantom((36, 32, 40), n_blobs=25, seed=3), axis=2, f=4, t=3.0, spacing=0.8,
-                   origin=(-5.0, 3.0, 11.0))
+    hr, lr = thick(phantom((36, 32, 40), n_blobs=25, seed=3), axis=2, f=4, t=3.0, spacing=0.8, origin=(-5.0, 3.0, 11.0))
     lr.meta.slice_thickness = 2.4  # a 0.8 mm gap between 3.2 mm slices
     return hr, lr
 
@@ -35,8 +35,9 @@ def test_output_grid_preserves_field_of_view(case, result):
 
 def test_data_consistency_after_projection(case, result):
     lr, sr = case[1], result.image
-    W = SliceProfile("rect", 2.4).matrix(sr.shape[2], spacing_hr=float(sr.spacing[2]),
-                                         spacing_lr=float(lr.spacing[2]), n_lr=lr.shape[2])
+    W = SliceProfile("rect", 2.4).matrix(
+        sr.shape[2], spacing_hr=float(sr.spacing[2]), spacing_lr=float(lr.spacing[2]), n_lr=lr.shape[2]
+    )
     redeg = sr.data[0].astype(np.float64) @ W.T
     rel = np.linalg.norm(redeg - lr.data[0]) / np.linalg.norm(lr.data[0])
     assert rel < 1e-3
@@ -67,7 +68,7 @@ def test_hu_stay_hu_without_training():
     res = enhance(img, steps=0, threads=1)
     out = res.image.data[0]
     assert out.shape == (24, 20, 30)
-    np.testing.assert_allclose(out[:6], -1000.0, atol=1e-2)   # air stays -1000 HU
+    np.testing.assert_allclose(out[:6], -1000.0, atol=1e-2)  # air stays -1000 HU
     np.testing.assert_allclose(out[8:16, 7:13], 40.0, atol=1e-2)  # tissue stays 40 HU
 
 
@@ -111,8 +112,8 @@ def test_kernel_profile_is_rescaled_per_axis(tmp_path):
     res = enhance(lr, profile=prof, steps=3, threads=1)
     assert res.info["profile"]["kind"] == "kernel"
     assert res.info["data_consistency"]["relative_error_after"] < 1e-3
-    from medsr.selfsup.run import _sample_profiles
     from medsr.selfsup.plan import plan_enhance
+    from medsr.selfsup.run import _sample_profiles
 
     per_axis = _sample_profiles(plan_enhance(lr, profile=prof))
     assert per_axis[0].kernel_mm[0][0] == pytest.approx(-2.0 / 0.8)

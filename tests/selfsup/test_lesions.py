@@ -1,5 +1,6 @@
 """No invented structure: small planted lesions keep their contrast, lesion-free tissue gains
 no spurious blobs (both compared with cubic B-spline on the same thick-slice input)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,16 +12,23 @@ from tests.selfsup.helpers import phantom, thick
 
 F = 4  # 4 mm slices from 1 mm voxels
 LESIONS = [  # (centre x, y, z in voxels, diameter mm, contrast)
-    (16, 16, 17.5, 2, +350), (16, 40, 21.0, 3, -300), (40, 16, 26.5, 4, +300),
-    (40, 40, 30.0, 5, -250), (28, 28, 37.5, 6, +250), (22, 46, 42.0, 3, +400),
-    (46, 26, 45.5, 2, -400), (30, 12, 22.5, 5, +200),
+    (16, 16, 17.5, 2, +350),
+    (16, 40, 21.0, 3, -300),
+    (40, 16, 26.5, 4, +300),
+    (40, 40, 30.0, 5, -250),
+    (28, 28, 37.5, 6, +250),
+    (22, 46, 42.0, 3, +400),
+    (46, 26, 45.5, 2, -400),
+    (30, 12, 22.5, 5, +200),
 ]
 
 
 def _balls(shape):
     g = np.meshgrid(*[np.arange(n, dtype=np.float32) for n in shape], indexing="ij")
-    return [(sum((gi - ci) ** 2 for gi, ci in zip(g, (x, y, z))) <= (d / 2) ** 2, c)
-            for x, y, z, d, c in LESIONS]
+    return [
+        (sum((gi - ci) ** 2 for gi, ci in zip(g, (x, y, z), strict=True)) <= (d / 2) ** 2, c)
+        for x, y, z, d, c in LESIONS
+    ]
 
 
 def _contrast(vol, ball, ring):
@@ -42,7 +50,7 @@ def _run():
     bs = lr.data[0] @ U.T
     any_ball = np.zeros(hr.shape, bool)
     rows = []
-    for ball, c in balls:
+    for ball, _c in balls:
         ball = ball[..., : hr.shape[2]]
         any_ball |= ball
         ring = ndimage.binary_dilation(ball, iterations=3) & ~ndimage.binary_dilation(ball, iterations=1)
@@ -52,11 +60,15 @@ def _run():
     free[..., :F] = free[..., -F:] = False  # the extrapolated end slices
     # flat tissue: where the truth varies by < 20 within 3 voxels an invented blob would stand out
     flat = free & ((ndimage.maximum_filter(hr, 5) - ndimage.minimum_filter(hr, 5)) < 30)
-    dev = {"sr": float(np.abs(sr - hr)[free].max()), "bspline": float(np.abs(bs - hr)[free].max()),
-           "sr_p999": float(np.percentile(np.abs(sr - hr)[free], 99.9)),
-           "bspline_p999": float(np.percentile(np.abs(bs - hr)[free], 99.9)),
-           "sr_flat": float(np.abs(sr - hr)[flat].max()), "bspline_flat": float(np.abs(bs - hr)[flat].max()),
-           "flat_voxels": int(flat.sum())}
+    dev = {
+        "sr": float(np.abs(sr - hr)[free].max()),
+        "bspline": float(np.abs(bs - hr)[free].max()),
+        "sr_p999": float(np.percentile(np.abs(sr - hr)[free], 99.9)),
+        "bspline_p999": float(np.percentile(np.abs(bs - hr)[free], 99.9)),
+        "sr_flat": float(np.abs(sr - hr)[flat].max()),
+        "bspline_flat": float(np.abs(bs - hr)[flat].max()),
+        "flat_voxels": int(flat.sum()),
+    }
     return np.array(rows), dev
 
 
@@ -79,6 +91,6 @@ def test_planted_lesions_keep_contrast_and_nothing_is_invented():
 
 if __name__ == "__main__":  # prints the figures for the report
     r, d = _run()
-    kept = zip((r[:, 1] / r[:, 0]).round(3), (r[:, 2] / r[:, 0]).round(3))
+    kept = zip((r[:, 1] / r[:, 0]).round(3), (r[:, 2] / r[:, 0]).round(3), strict=False)
     print("contrast kept (SR, B-spline) per lesion:", [(float(a), float(b)) for a, b in kept])
     print("lesion-free max |x - HR|:", d)

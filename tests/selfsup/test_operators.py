@@ -1,4 +1,5 @@
 """Axis operators: B-spline interpolation as ITK does it, training pairs built with them."""
+
 from __future__ import annotations
 
 import numpy as np

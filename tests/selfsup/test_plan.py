@@ -1,4 +1,5 @@
 """Planning: thick-axis detection on any axis, refusals, gaps, non-integer factors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -62,12 +63,15 @@ def test_explicit_factors_and_fov_preserved():
     assert q.output_grid.shape == (20, 22, 25) and q.factor == pytest.approx(2.5)
 
 
-@pytest.mark.parametrize("kwargs, err", [
-    (dict(shape=(20, 22, 8), spacing=(1.0, 1.0, 1.2)), InvalidImageError),  # near-isotropic
-    (dict(shape=(20, 22, 1), spacing=(0.5, 0.5, 3.0)), InvalidImageError),  # 2D
-    (dict(shape=(20, 22, 8), spacing=(0.5, 0.5, 3.0), channels=3), InvalidImageError),  # multichannel
-    (dict(shape=(20, 22, 8), spacing=(0.5, 2.0, 3.0)), InvalidImageError),  # two thick axes
-])
+@pytest.mark.parametrize(
+    "kwargs, err",
+    [
+        (dict(shape=(20, 22, 8), spacing=(1.0, 1.0, 1.2)), InvalidImageError),  # near-isotropic
+        (dict(shape=(20, 22, 1), spacing=(0.5, 0.5, 3.0)), InvalidImageError),  # 2D
+        (dict(shape=(20, 22, 8), spacing=(0.5, 0.5, 3.0), channels=3), InvalidImageError),  # multichannel
+        (dict(shape=(20, 22, 8), spacing=(0.5, 2.0, 3.0)), InvalidImageError),  # two thick axes
+    ],
+)
 def test_refusals(kwargs, err):
     with pytest.raises(err) as info:
         plan_enhance(_img(**kwargs))
@@ -88,8 +92,10 @@ def test_plan_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, numpy as np; from medsr.image import Image; from medsr.selfsup import plan_enhance; "
-            "plan_enhance(Image(np.zeros((1, 8, 8, 3), np.float32), spacing=(1, 1, 4))); "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, numpy as np; from medsr.image import Image; from medsr.selfsup import plan_enhance; "
+        "plan_enhance(Image(np.zeros((1, 8, 8, 3), np.float32), spacing=(1, 1, 4))); "
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

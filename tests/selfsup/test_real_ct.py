@@ -1,4 +1,5 @@
 """Real data: a crop of the shared chest CT (thick 5 mm slices, 0.57 mm pixels)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,6 +48,6 @@ def test_beats_bspline_on_simulated_ct(ct_path):
     body[:4] = body[-4:] = False
 
     def psnr(x):
-        return 10 * np.log10(2000.0 ** 2 / np.mean((x[body] - hr[body]) ** 2))
+        return 10 * np.log10(2000.0**2 / np.mean((x[body] - hr[body]) ** 2))
 
     assert psnr(sr) > psnr(bs) + 0.5, (psnr(sr), psnr(bs))

@@ -1,4 +1,5 @@
 """The typed training config: every bad key, type and range is a ConfigError naming key and file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,21 +27,24 @@ def test_defaults_are_resolved() -> None:
     assert patch_shape(cfg) == (64, 64, 1)
 
 
-@pytest.mark.parametrize("section,values,words", [
-    ("optim", {"lrate": 0.1}, ["unknown key optim.lrate", "optim.lr"]),
-    ("optim", {"lr": "fast"}, ["optim.lr must be a number", "'fast'"]),
-    ("optim", {"steps": 2.5}, ["optim.steps must be an integer"]),
-    ("optim", {"lr": 3.0}, ["optim.lr = 3.0 is out of range"]),
-    ("patches", {"mode": "4d"}, ["patches.mode = '4d' is not allowed", "2.5d"]),
-    ("patches", {"augment": "yes"}, ["patches.augment must be true or false"]),
-    ("degradation", {"thickness_scale": [1.3]}, ["degradation.thickness_scale needs 2 values"]),
-    ("degradation", {"thickness_scale": [1.3, 0.7]}, ["low end above its high end"]),
-    ("degradation", {"profiles": ["rect", "sinc"]}, ["degradation.profiles[1] = 'sinc' is not allowed"]),
-    ("degradation", {"factors": [2, 2, 2]}, ["slice axis z in 2d mode"]),
-    ("degradation", {"factors": [1.5, 1.5]}, ["must be whole numbers"]),
-    ("patches", {"size": [33, 32], "mode": "2d"}, ["not a multiple of its factor"]),
-    ("patches", {"size": [32, 32], "mode": "3d"}, ["needs 3 values in 3d mode"]),
-])
+@pytest.mark.parametrize(
+    "section,values,words",
+    [
+        ("optim", {"lrate": 0.1}, ["unknown key optim.lrate", "optim.lr"]),
+        ("optim", {"lr": "fast"}, ["optim.lr must be a number", "'fast'"]),
+        ("optim", {"steps": 2.5}, ["optim.steps must be an integer"]),
+        ("optim", {"lr": 3.0}, ["optim.lr = 3.0 is out of range"]),
+        ("patches", {"mode": "4d"}, ["patches.mode = '4d' is not allowed", "2.5d"]),
+        ("patches", {"augment": "yes"}, ["patches.augment must be true or false"]),
+        ("degradation", {"thickness_scale": [1.3]}, ["degradation.thickness_scale needs 2 values"]),
+        ("degradation", {"thickness_scale": [1.3, 0.7]}, ["low end above its high end"]),
+        ("degradation", {"profiles": ["rect", "sinc"]}, ["degradation.profiles[1] = 'sinc' is not allowed"]),
+        ("degradation", {"factors": [2, 2, 2]}, ["slice axis z in 2d mode"]),
+        ("degradation", {"factors": [1.5, 1.5]}, ["must be whole numbers"]),
+        ("patches", {"size": [33, 32], "mode": "2d"}, ["not a multiple of its factor"]),
+        ("patches", {"size": [32, 32], "mode": "3d"}, ["needs 3 values in 3d mode"]),
+    ],
+)
 def test_bad_values_name_key_and_file(section: str, values: dict, words: list[str]) -> None:
     with pytest.raises(ConfigError) as err:
         _cfg(**{section: values})

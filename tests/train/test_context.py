@@ -1,4 +1,5 @@
 """2.5D bundles: trained on slabs, applied slice by slice with their neighbours."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,13 +32,16 @@ def test_2_5d_bundle_trains_and_predicts_a_volume(tmp_path: Path) -> None:
     vol = (100 * rng.random((1, 32, 32, 6))).astype(np.float32)
     (tmp_path / "hr").mkdir()
     write(Image(vol, spacing=(0.5, 0.5, 2.0), meta=ImageMeta(modality="MR")), tmp_path / "hr" / "v.nii.gz")
-    cfg = config_from_dict({
-        "data": {"train": str(tmp_path / "hr"), "val": str(tmp_path / "hr")},
-        "degradation": {"factors": [2, 2, 1]},
-        "patches": {"mode": "2.5d", "size": [16, 16], "batch_size": 2, "neighbours": 1},
-        "model": {"arch": "fast", "kwargs": {"width": 4, "depth": 1}},
-        "optim": {"steps": 2, "warmup_steps": 1},
-        "run": {"threads": 1, "device": "cpu", "val_crops": 1, "val_crop_size": [16, 16]}})
+    cfg = config_from_dict(
+        {
+            "data": {"train": str(tmp_path / "hr"), "val": str(tmp_path / "hr")},
+            "degradation": {"factors": [2, 2, 1]},
+            "patches": {"mode": "2.5d", "size": [16, 16], "batch_size": 2, "neighbours": 1},
+            "model": {"arch": "fast", "kwargs": {"width": 4, "depth": 1}},
+            "optim": {"steps": 2, "warmup_steps": 1},
+            "run": {"threads": 1, "device": "cpu", "val_crops": 1, "val_crop_size": [16, 16]},
+        }
+    )
     result = train(cfg, tmp_path / "run")
     bundle = load_model(result.bundle)
     assert bundle.meta.channels == 3 and slab_info(bundle.meta) == (1, 2, 1)
@@ -47,7 +51,7 @@ def test_2_5d_bundle_trains_and_predicts_a_volume(tmp_path: Path) -> None:
     # the centre plane of each slab is what comes out: compare with the slab of slice 3 by hand
     x = torch.from_numpy(np.stack([lr.data[0, :, :, z] for z in (2, 3, 4)])[None])
     norm = bundle.meta.normalization
-    scale = (norm["hi"][0] - norm["lo"][0])
+    scale = norm["hi"][0] - norm["lo"][0]
     with torch.no_grad():
         y = bundle.model((x - norm["lo"][0]) / scale)[0, 1].numpy() * scale + norm["lo"][0]
     inner = (slice(8, -8), slice(8, -8))  # the engine pads borders by reflection, the raw model by replication

@@ -1,5 +1,6 @@
 """Random acquisition models: draws stay in their configured ranges; the reference model is the
 referee's block mean."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,9 +19,17 @@ def _draws(cfg: DegradationConfig, n: int = 400) -> list[dict]:
 
 
 def test_thickness_profiles_and_probabilities_follow_the_ranges() -> None:
-    cfg = DegradationConfig(factors=[2, 4], thickness_scale=[0.7, 1.3], profile_weights=[0.75, 0.25],
-                            blur_fwhm=[0.5, 1.0], blur_probability=0.5, noise="rician",
-                            noise_sigma=[0.01, 0.02], noise_probability=0.2, kspace_probability=0.1)
+    cfg = DegradationConfig(
+        factors=[2, 4],
+        thickness_scale=[0.7, 1.3],
+        profile_weights=[0.75, 0.25],
+        blur_fwhm=[0.5, 1.0],
+        blur_probability=0.5,
+        noise="rician",
+        noise_sigma=[0.01, 0.02],
+        noise_probability=0.2,
+        kspace_probability=0.1,
+    )
     draws = _draws(cfg)
     tx = np.array([d["thickness_mm"][0] for d in draws]) / (2 * SPACING[0])
     ty = np.array([d["thickness_mm"][1] for d in draws]) / (4 * SPACING[1])
@@ -69,8 +78,14 @@ def test_noise_sigma_is_a_fraction_of_the_window(kind: str) -> None:
     norm = Normalizer("ct-window", (-1000.0,), (1000.0,))
     hr = np.full((1, 64, 64, 1), 0.5, np.float32)  # water (0 HU) after normalisation
     s = DegradationSampler(DegradationConfig(factors=[2, 2], noise=kind), (2, 2, 1))
-    draw = {"profile": "rect", "thickness_mm": [2.0, 2.0, None], "blur_mm": None, "kspace": None,
-            "noise": {"kind": kind, "sigma": 0.01}, "seed": 3}
+    draw = {
+        "profile": "rect",
+        "thickness_mm": [2.0, 2.0, None],
+        "blur_mm": None,
+        "kspace": None,
+        "noise": {"kind": kind, "sigma": 0.01},
+        "seed": 3,
+    }
     lr = s.apply(hr, (1, 1, 1), draw, normalizer=norm)
     assert lr.shape == (1, 32, 32, 1)
     assert np.std(lr) == pytest.approx(0.01, rel=0.15)  # 20 HU of 2000 HU in water, either model

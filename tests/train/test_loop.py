@@ -1,4 +1,5 @@
 """The training loop: a loadable bundle, resume, determinism, interruption."""
+
 from __future__ import annotations
 
 import csv
@@ -117,9 +118,15 @@ def test_rgb_and_3d_runs(tmp_path: Path) -> None:
     vol = np.random.default_rng(0).random((1, 24, 24, 24)).astype(np.float32) * 100
     (tmp_path / "vol").mkdir()
     write(Image(vol, spacing=(1, 1, 1), meta=ImageMeta(modality="MR")), tmp_path / "vol" / "v.nii.gz")
-    r3 = _run((tmp_path / "vol", tmp_path / "vol"), tmp_path / "run3d", steps=2,
-              degradation={"factors": [1, 1, 2]}, patches={"mode": "3d", "size": [8, 8, 8]},
-              model={"arch": "fast3d", "kwargs": {"width": 4, "depth": 1}}, run={"val_crop_size": [16, 16, 16]})
+    r3 = _run(
+        (tmp_path / "vol", tmp_path / "vol"),
+        tmp_path / "run3d",
+        steps=2,
+        degradation={"factors": [1, 1, 2]},
+        patches={"mode": "3d", "size": [8, 8, 8]},
+        model={"arch": "fast3d", "kwargs": {"width": 4, "depth": 1}},
+        run={"val_crop_size": [16, 16, 16]},
+    )
     assert r3.metrics["val_crops"] == 1 and np.isfinite(r3.metrics["val_psnr"])
 
 
@@ -132,6 +139,10 @@ def test_paired_folders_train(grey_folders, tmp_path: Path) -> None:
         lr_dir.mkdir()
         for p in hr_dir.glob("*.nrrd"):
             write(degrade(read(p), (2, 2), profile="gaussian", thickness_mm=1.2), lr_dir / p.name)
-    r = _run(grey_folders, tmp_path / "run", steps=2,
-             data={"pairs": str(tmp_path / "lr"), "val_pairs": str(tmp_path / "val_lr")})
+    r = _run(
+        grey_folders,
+        tmp_path / "run",
+        steps=2,
+        data={"pairs": str(tmp_path / "lr"), "val_pairs": str(tmp_path / "val_lr")},
+    )
     assert r.step == 2 and np.isfinite(r.metrics["val_psnr"])

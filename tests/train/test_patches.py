@@ -1,4 +1,5 @@
 """Patch sampling: foreground-centred, 2D / 2.5D / 3D / RGB layouts, LR aligned with HR."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,9 @@ from medsr.train.patches import PatchSampler, mirror_indices, model_factors, net
 
 def _cfg(factors, **patches):
     deg = {"factors": factors, "profiles": ["rect"], "thickness_scale": [1.0, 1.0]}
-    return config_from_dict({"data": {"train": "x"}, "degradation": deg,
-                             "patches": {"batch_size": 6, "augment": False, **patches}})
+    return config_from_dict(
+        {"data": {"train": "x"}, "degradation": deg, "patches": {"batch_size": 6, "augment": False, **patches}}
+    )
 
 
 def _image(c: int = 1, shape=(40, 36, 12), seed: int = 0) -> TrainImage:
@@ -26,7 +28,7 @@ def _block_mean(hr: np.ndarray, f: tuple[int, ...]) -> np.ndarray:
     """Mean over f-blocks of the trailing axes of (N, C, *S)."""
     n, c, *s = hr.shape
     shape = [n, c]
-    for size, k in zip(s, f):
+    for size, k in zip(s, f, strict=False):
         shape += [size // k, k]
     axes = tuple(3 + 2 * i for i in range(len(f)))
     return hr.reshape(shape).mean(axis=axes)
@@ -37,13 +39,16 @@ def test_mirror_indices_fold_into_the_image() -> None:
     assert mirror_indices(0, 3, 1).tolist() == [0, 0, 0]
 
 
-@pytest.mark.parametrize("mode,c,factors,size,x_shape,y_shape", [
-    ("2d", 1, [2, 2, 1], [16, 12], (6, 1, 8, 6), (6, 1, 16, 12)),
-    ("2d", 3, [4, 4, 1], [16, 16], (6, 3, 4, 4), (6, 3, 16, 16)),
-    ("2.5d", 1, [2, 2, 1], [16, 16], (6, 3, 8, 8), (6, 3, 16, 16)),
-    ("3d", 1, [1, 1, 4], [8, 8, 8], (6, 1, 8, 8, 2), (6, 1, 8, 8, 8)),
-    ("3d", 3, [2, 2, 2], [8, 8, 8], (6, 3, 4, 4, 4), (6, 3, 8, 8, 8)),
-])
+@pytest.mark.parametrize(
+    "mode,c,factors,size,x_shape,y_shape",
+    [
+        ("2d", 1, [2, 2, 1], [16, 12], (6, 1, 8, 6), (6, 1, 16, 12)),
+        ("2d", 3, [4, 4, 1], [16, 16], (6, 3, 4, 4), (6, 3, 16, 16)),
+        ("2.5d", 1, [2, 2, 1], [16, 16], (6, 3, 8, 8), (6, 3, 16, 16)),
+        ("3d", 1, [1, 1, 4], [8, 8, 8], (6, 1, 8, 8, 2), (6, 1, 8, 8, 8)),
+        ("3d", 3, [2, 2, 2], [8, 8, 8], (6, 3, 4, 4, 4), (6, 3, 8, 8, 8)),
+    ],
+)
 def test_layouts_and_alignment(mode, c, factors, size, x_shape, y_shape) -> None:
     cfg = _cfg(factors, mode=mode, size=size)
     x, y = PatchSampler([_image(c)], cfg).batch(np.random.default_rng(0))

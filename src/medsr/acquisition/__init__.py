@@ -22,19 +22,27 @@ Example:
     >>> gap.data.ravel().tolist()
     [1.5, 5.5, 9.5, 13.5]
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from medsr.acquisition.kspace import kspace_matrix, kspace_record
 from medsr.acquisition.noise import NoiseModel
 from medsr.acquisition.profile import SliceProfile
-from medsr.acquisition.resample import (apply_operators, gaussian_matrix, grid_record, parse_factors,
-                                    parse_per_axis, slice_axis)
+from medsr.acquisition.resample import (
+    apply_operators,
+    gaussian_matrix,
+    grid_record,
+    parse_factors,
+    parse_per_axis,
+    slice_axis,
+)
 from medsr.errors import ConfigError
 from medsr.geometry import degrade_grid
 from medsr.image import Image
@@ -44,13 +52,17 @@ __all__ = ["degrade", "SliceProfile", "NoiseModel", "kspace_matrix"]
 log = logging.getLogger(__name__)
 
 
-def degrade(image: Image, factors: Sequence[float] | float, *,
-            thickness_mm: float | Sequence[float | None] | None = None,
-            profile: str | Path | SliceProfile = "rect",
-            blur_mm: float | Sequence[float | None] | None = None,
-            kspace: str | dict[str, Any] | None = None,
-            noise: str | dict[str, Any] | NoiseModel | None = None,
-            seed: int = 0) -> Image:
+def degrade(
+    image: Image,
+    factors: Sequence[float] | float,
+    *,
+    thickness_mm: float | Sequence[float | None] | None = None,
+    profile: str | Path | SliceProfile = "rect",
+    blur_mm: float | Sequence[float | None] | None = None,
+    kspace: str | dict[str, Any] | None = None,
+    noise: str | dict[str, Any] | NoiseModel | None = None,
+    seed: int = 0,
+) -> Image:
     """Simulate a low-resolution acquisition of ``image``.
 
     Args:
@@ -84,10 +96,10 @@ def degrade(image: Image, factors: Sequence[float] | float, *,
     n_axes = 2 if image.is_2d else 3
     prof, own_thickness = _profile(profile)
     ks = _kspace(kspace, f)
-    thick = _thickness(thickness_mm, f, s_axis, grid_lr.spacing, prof, own_thickness, n_axes,
-                       set(ks["axes"]) if ks else set())
-    blur = parse_per_axis(blur_mm, "blur_mm", n_axes,
-                          [0, 1] if image.is_2d else [a for a in range(3) if a != s_axis])
+    thick = _thickness(
+        thickness_mm, f, s_axis, grid_lr.spacing, prof, own_thickness, n_axes, set(ks["axes"]) if ks else set()
+    )
+    blur = parse_per_axis(blur_mm, "blur_mm", n_axes, [0, 1] if image.is_2d else [a for a in range(3) if a != s_axis])
     ops, profiles = _operators(image, f, grid_lr.shape, thick, prof, s_axis, blur, ks)
     out = apply_operators(image.data, ops)
     model = NoiseModel.parse(noise) if noise is not None else None
@@ -98,12 +110,18 @@ def degrade(image: Image, factors: Sequence[float] | float, *,
         meta_changes["slice_thickness"] = float(thick[2])
     result = image.with_data(out.astype(np.float32), grid=grid_lr, **meta_changes)
     record = {
-        "op": "degrade", "factors": f.tolist(), "thickness_mm": thick, "slice_axis": s_axis,
-        "profiles": profiles, "blur_fwhm_mm": blur if any(b for b in blur) else None,
+        "op": "degrade",
+        "factors": f.tolist(),
+        "thickness_mm": thick,
+        "slice_axis": s_axis,
+        "profiles": profiles,
+        "blur_fwhm_mm": blur if any(b for b in blur) else None,
         "kspace": kspace_record(ks["window"], ks["alpha"], ks["axes"]) if ks else None,
-        "noise": model.to_dict() if model else None, "seed": int(seed),
-        "grid_in": grid_record(image.grid), "grid_out": grid_record(grid_lr),
-        "unused_hr_voxels": [float(n - m * fa) for n, m, fa in zip(image.shape, grid_lr.shape, f)],
+        "noise": model.to_dict() if model else None,
+        "seed": int(seed),
+        "grid_in": grid_record(image.grid),
+        "grid_out": grid_record(grid_lr),
+        "unused_hr_voxels": [float(n - m * fa) for n, m, fa in zip(image.shape, grid_lr.shape, f, strict=False)],
     }
     result.meta.history.append(record)
     log.debug("degrade: %s", record)
@@ -120,8 +138,11 @@ def _profile(profile: str | Path | SliceProfile) -> tuple[SliceProfile, float | 
     if spec.lower() in ("rect", "gaussian"):
         return SliceProfile(spec.lower(), 0.0), None
     if not Path(spec).is_file():
-        raise ConfigError(spec, f"slice profile {spec!r} is neither rect, gaussian nor a kernel file",
-                          "use rect, gaussian or the path of a two-column file offset_mm weight")
+        raise ConfigError(
+            spec,
+            f"slice profile {spec!r} is neither rect, gaussian nor a kernel file",
+            "use rect, gaussian or the path of a two-column file offset_mm weight",
+        )
     return SliceProfile.from_file(spec), None
 
 
@@ -139,9 +160,16 @@ def _kspace(kspace: str | dict[str, Any] | None, f: np.ndarray) -> dict[str, Any
     return {"window": str(spec.get("window", "none")), "alpha": float(spec.get("alpha", 0.5)), "axes": axes}
 
 
-def _thickness(thickness_mm: Any, f: np.ndarray, s_axis: int, spacing_lr: np.ndarray,
-               prof: SliceProfile, own: float | None, n_axes: int,
-               kspace_axes: set[int]) -> list[float | None]:
+def _thickness(
+    thickness_mm: Any,
+    f: np.ndarray,
+    s_axis: int,
+    spacing_lr: np.ndarray,
+    prof: SliceProfile,
+    own: float | None,
+    n_axes: int,
+    kspace_axes: set[int],
+) -> list[float | None]:
     """Resolved thickness (mm) per axis; ``None`` where the axis is left as it is."""
     given = parse_per_axis(thickness_mm, "thickness_mm", n_axes, [s_axis])
     out: list[float | None] = []
@@ -161,9 +189,16 @@ def _thickness(thickness_mm: Any, f: np.ndarray, s_axis: int, spacing_lr: np.nda
     return out
 
 
-def _operators(image: Image, f: np.ndarray, lr_shape: tuple[int, int, int], thick: list[float | None],
-               prof: SliceProfile, s_axis: int, blur: list[float | None],
-               ks: dict[str, Any] | None) -> tuple[dict[int, np.ndarray], list[dict | None]]:
+def _operators(
+    image: Image,
+    f: np.ndarray,
+    lr_shape: tuple[int, int, int],
+    thick: list[float | None],
+    prof: SliceProfile,
+    s_axis: int,
+    blur: list[float | None],
+    ks: dict[str, Any] | None,
+) -> tuple[dict[int, np.ndarray], list[dict | None]]:
     ops: dict[int, np.ndarray] = {}
     records: list[dict | None] = []
     for a in range(3):
@@ -177,9 +212,17 @@ def _operators(image: Image, f: np.ndarray, lr_shape: tuple[int, int, int], thic
     return ops, records
 
 
-def _axis_operator(a: int, n: int, sp: float, fa: float, n_lr: int, t: float | None,
-                   prof: SliceProfile, s_axis: int,
-                   ks: dict[str, Any] | None) -> tuple[np.ndarray | None, dict | None]:
+def _axis_operator(
+    a: int,
+    n: int,
+    sp: float,
+    fa: float,
+    n_lr: int,
+    t: float | None,
+    prof: SliceProfile,
+    s_axis: int,
+    ks: dict[str, Any] | None,
+) -> tuple[np.ndarray | None, dict | None]:
     if ks is not None and a in ks["axes"]:
         if fa == 1:
             return None, None

@@ -28,6 +28,7 @@ Example:
     >>> bool(np.allclose(K @ x, np.cos(2 * np.pi * 2 * p / n)))
     True
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,8 +57,15 @@ def band_window(k: np.ndarray, k_max: float, window: str = "none", alpha: float 
     return np.where(np.abs(r - 1) <= 1e-9, 0.5 * w, w)
 
 
-def kspace_matrix(n_hr: int, factor: float, n_lr: int | None = None, *, window: str = "none",
-                  alpha: float = 0.5, same_grid: bool = False) -> np.ndarray:
+def kspace_matrix(
+    n_hr: int,
+    factor: float,
+    n_lr: int | None = None,
+    *,
+    window: str = "none",
+    alpha: float = 0.5,
+    same_grid: bool = False,
+) -> np.ndarray:
     """The ``(n_lr, n_hr)`` float64 k-space truncation operator (see the module docstring).
 
     Args:
@@ -90,5 +98,10 @@ def kspace_matrix(n_hr: int, factor: float, n_lr: int | None = None, *, window: 
 
 def kspace_record(window: str, alpha: float, axes: list[int]) -> dict:
     """JSON-able description of a k-space truncation (for ``meta.history``)."""
-    return {"model": "kspace-truncation", "window": window, "alpha": float(alpha), "axes": axes,
-            "grid": "degrade_grid (LR sample m at HR index m f + (f-1)/2), periodic FOV"}
+    return {
+        "model": "kspace-truncation",
+        "window": window,
+        "alpha": float(alpha),
+        "axes": axes,
+        "grid": "degrade_grid (LR sample m at HR index m f + (f-1)/2), periodic FOV",
+    }

@@ -19,6 +19,7 @@ Example:
     >>> bool(y.min() >= 0), round(float(y.mean()), 1)   # Rayleigh mean sigma·sqrt(pi/2) ≈ 2.5
     (True, 2.5)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ class NoiseModel:
             raise ConfigError(None, f"noise sigma {self.sigma} must be finite and ≥ 0", "give sigma in image units")
 
     @classmethod
-    def parse(cls, spec: "NoiseModel | dict[str, Any] | str") -> "NoiseModel":
+    def parse(cls, spec: NoiseModel | dict[str, Any] | str) -> NoiseModel:
         """From a NoiseModel, ``{"kind": "rician", "sigma": 8}`` or ``"rician:8"``."""
         if isinstance(spec, NoiseModel):
             return spec
@@ -54,12 +55,16 @@ class NoiseModel:
             try:
                 return cls(kind.strip().lower(), float(sigma))
             except ValueError:
-                raise ConfigError(None, f"noise spec {spec!r} is not kind:sigma",
-                                  "write e.g. gaussian:5, rician:8 or ct:20") from None
+                raise ConfigError(
+                    None, f"noise spec {spec!r} is not kind:sigma", "write e.g. gaussian:5, rician:8 or ct:20"
+                ) from None
         if isinstance(spec, dict) and "kind" in spec and "sigma" in spec:
             return cls(str(spec["kind"]).lower(), float(spec["sigma"]))
-        raise ConfigError(None, f"noise spec {spec!r} is not understood",
-                          'give {"kind": "gaussian"|"rician"|"ct", "sigma": value} or "kind:sigma"')
+        raise ConfigError(
+            None,
+            f"noise spec {spec!r} is not understood",
+            'give {"kind": "gaussian"|"rician"|"ct", "sigma": value} or "kind:sigma"',
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "sigma": float(self.sigma)}

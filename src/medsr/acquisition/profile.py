@@ -22,6 +22,7 @@ Example:
     >>> W.shape, W[0, :5].round(3).tolist()
     ((2, 8), [0.25, 0.25, 0.25, 0.25, 0.0])
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -52,35 +53,46 @@ class SliceProfile:
 
     def __post_init__(self) -> None:
         if self.kind not in PROFILE_KINDS:
-            raise ConfigError(None, f"unknown slice profile {self.kind!r}",
-                              "use rect, gaussian or a kernel file")
+            raise ConfigError(None, f"unknown slice profile {self.kind!r}", "use rect, gaussian or a kernel file")
         if self.kind == "kernel" and self.kernel_mm is None:
             raise ConfigError(None, "a kernel profile needs offsets and weights", "load it with from_file")
         if self.kind != "kernel" and not (np.isfinite(self.thickness_mm) and self.thickness_mm >= 0):
-            raise ConfigError(None, f"slice thickness {self.thickness_mm} mm is not valid",
-                              "give a thickness of 0 mm or more")
+            raise ConfigError(
+                None, f"slice thickness {self.thickness_mm} mm is not valid", "give a thickness of 0 mm or more"
+            )
 
     @classmethod
-    def from_spec(cls, spec: str, thickness_mm: float) -> "SliceProfile":
+    def from_spec(cls, spec: str, thickness_mm: float) -> SliceProfile:
         """``'rect'``, ``'gaussian'`` or a path to a two-column kernel file."""
         if spec in ("rect", "gaussian"):
             return cls(spec, float(thickness_mm))
         return cls.from_file(spec)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "SliceProfile":
+    def from_file(cls, path: str | Path) -> SliceProfile:
         try:
             table = np.loadtxt(path, delimiter=None if str(path).endswith(".txt") else ",", ndmin=2)
         except (OSError, ValueError) as exc:
             try:
                 table = np.loadtxt(path, ndmin=2)
             except (OSError, ValueError):
-                raise ConfigError(path, f"cannot read slice-profile kernel ({exc})",
-                                  "write two columns: offset_mm weight, one sample a line") from None
-        if table.shape[1] != 2 or table.shape[0] < 2 or np.any(np.diff(table[:, 0]) <= 0) \
-                or np.any(table[:, 1] < 0) or table[:, 1].sum() <= 0:
-            raise ConfigError(path, f"kernel table of shape {table.shape} is not valid",
-                              "give increasing offsets (mm) and non-negative weights, two columns")
+                raise ConfigError(
+                    path,
+                    f"cannot read slice-profile kernel ({exc})",
+                    "write two columns: offset_mm weight, one sample a line",
+                ) from None
+        if (
+            table.shape[1] != 2
+            or table.shape[0] < 2
+            or np.any(np.diff(table[:, 0]) <= 0)
+            or np.any(table[:, 1] < 0)
+            or table[:, 1].sum() <= 0
+        ):
+            raise ConfigError(
+                path,
+                f"kernel table of shape {table.shape} is not valid",
+                "give increasing offsets (mm) and non-negative weights, two columns",
+            )
         width = float(table[-1, 0] - table[0, 0])
         return cls("kernel", width, (tuple(table[:, 0]), tuple(table[:, 1])))
 

@@ -12,9 +12,11 @@ Example:
     >>> apply_operators(data, {2: W}).ravel().tolist()
     [1.5, 5.5]
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,14 +32,23 @@ def parse_factors(factors: Sequence[float] | float, image: Image) -> np.ndarray:
     if f.size == 2 and image.is_2d:
         f = np.append(f, 1.0)
     if f.size != 3:
-        raise ConfigError(image.meta.source_path, f"factors {f.tolist()} need one value per axis",
-                          "give 3 factors (x y z), or 2 for a 2D image, e.g. 1 1 4")
+        raise ConfigError(
+            image.meta.source_path,
+            f"factors {f.tolist()} need one value per axis",
+            "give 3 factors (x y z), or 2 for a 2D image, e.g. 1 1 4",
+        )
     if not np.all(np.isfinite(f)) or np.any(f < 1):
-        raise ConfigError(image.meta.source_path, f"degradation factors {f.tolist()} must be ≥ 1",
-                          "use factors such as 1 1 4; use upsample to make an image finer")
+        raise ConfigError(
+            image.meta.source_path,
+            f"degradation factors {f.tolist()} must be ≥ 1",
+            "use factors such as 1 1 4; use upsample to make an image finer",
+        )
     if image.is_2d and f[2] != 1:
-        raise ConfigError(image.meta.source_path, f"a 2D image cannot be degraded along Z (factors {f.tolist()})",
-                          "give two factors (x y)")
+        raise ConfigError(
+            image.meta.source_path,
+            f"a 2D image cannot be degraded along Z (factors {f.tolist()})",
+            "give two factors (x y)",
+        )
     return f
 
 
@@ -49,8 +60,9 @@ def slice_axis(factors: np.ndarray, image: Image) -> int:
     return 1 if image.is_2d else 2
 
 
-def parse_per_axis(value: float | Sequence[float | None] | None, name: str, n_axes: int,
-                   scalar_axes: Sequence[int]) -> list[float | None]:
+def parse_per_axis(
+    value: float | Sequence[float | None] | None, name: str, n_axes: int, scalar_axes: Sequence[int]
+) -> list[float | None]:
     """Per-axis values (mm) from ``None``, a scalar (given to ``scalar_axes``) or a sequence."""
     if value is None:
         return [None] * 3
@@ -63,8 +75,11 @@ def parse_per_axis(value: float | Sequence[float | None] | None, name: str, n_ax
         if len(seq) == 2 and n_axes == 2:
             seq.append(None)
         if len(seq) != 3:
-            raise ConfigError(None, f"{name} {seq} needs one value per axis",
-                              f"give one {name} value, or one per axis (None to keep the default)")
+            raise ConfigError(
+                None,
+                f"{name} {seq} needs one value per axis",
+                f"give one {name} value, or one per axis (None to keep the default)",
+            )
         out = [None if v is None else float(v) for v in seq]
     for v in out:
         if v is not None and not (np.isfinite(v) and v >= 0):
@@ -93,14 +108,20 @@ def apply_operators(data: np.ndarray, operators: Mapping[int, np.ndarray]) -> np
     for a in sorted(operators):
         W = operators[a]
         if W.shape[1] != out.shape[1 + a]:
-            raise ConfigError(None, f"operator of shape {W.shape} does not fit axis {a} of size {out.shape[1 + a]}",
-                              "build the operator for the current grid")
+            raise ConfigError(
+                None,
+                f"operator of shape {W.shape} does not fit axis {a} of size {out.shape[1 + a]}",
+                "build the operator for the current grid",
+            )
         out = np.stack([apply_along_axis(out[c], W, a) for c in range(out.shape[0])])
     return out
 
 
 def grid_record(grid: Grid) -> dict[str, Any]:
     """JSON-able description of a grid (for ``meta.history``)."""
-    return {"shape": list(grid.shape), "spacing": [float(v) for v in grid.spacing],
-            "origin": [float(v) for v in grid.origin],
-            "direction": [float(v) for v in grid.direction.reshape(-1)]}
+    return {
+        "shape": list(grid.shape),
+        "spacing": [float(v) for v in grid.spacing],
+        "origin": [float(v) for v in grid.origin],
+        "direction": [float(v) for v in grid.direction.reshape(-1)],
+    }

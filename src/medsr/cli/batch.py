@@ -4,6 +4,7 @@ A folder that holds DICOM files is one scan (a series). Any other folder is a ba
 file and each sub-folder of DICOM files in it is a scan. Outputs keep the input's name with the
 output format's suffix.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,7 @@ from pathlib import Path
 
 from medsr.errors import OutputError, ReadError
 
-IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm", ".png", ".tif", ".tiff",
-                  ".jpg", ".jpeg")
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm", ".png", ".tif", ".tiff", ".jpg", ".jpeg")
 FORMAT_SUFFIX = {"nifti": ".nii.gz", "nrrd": ".nrrd", "mha": ".mha", "png": ".png", "tiff": ".tif", "dicom": ""}
 
 
@@ -62,11 +62,17 @@ def plan_jobs(source: Path, output: Path, fmt: str | None) -> list[Job]:
         raise ReadError(source, "no such file or folder", "check the path")
     if not source.is_dir() or is_dicom_folder(source):
         return [Job(source, output)]
-    scans = [p for p in sorted(source.iterdir())
-             if (p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES)) or is_dicom_folder(p)]
+    scans = [
+        p
+        for p in sorted(source.iterdir())
+        if (p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES)) or is_dicom_folder(p)
+    ]
     if not scans:
-        raise ReadError(source, "the folder holds no images and no DICOM series",
-                        f"put image files ({', '.join(IMAGE_SUFFIXES)}) or DICOM series folders in it")
+        raise ReadError(
+            source,
+            "the folder holds no images and no DICOM series",
+            f"put image files ({', '.join(IMAGE_SUFFIXES)}) or DICOM series folders in it",
+        )
     if output.exists() and not output.is_dir():
         raise OutputError(output, "a batch needs an output folder but this is a file", "give a folder name")
     return [Job(p, output / output_name(p, fmt)) for p in scans]

@@ -1,39 +1,64 @@
 """Pieces shared by the verbs: standard flags, factor parsing, progress bars, printing."""
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from medsr.errors import ConfigError
 
 
 def add_input(p: argparse.ArgumentParser, name: str = "input", help_text: str | None = None) -> None:
-    p.add_argument(name, metavar=name.upper().replace("_", "-"),
-                   help=help_text or "image file (NIfTI, NRRD, MHA, DICOM, PNG/TIFF/JPEG) or DICOM folder")
-    p.add_argument("--series", metavar="UID|INDEX", default=None,
-                   help="which series of a DICOM folder to read (UID or 0-based index; "
-                        "'medsr info DIR' lists them)")
+    p.add_argument(
+        name,
+        metavar=name.upper().replace("_", "-"),
+        help=help_text or "image file (NIfTI, NRRD, MHA, DICOM, PNG/TIFF/JPEG) or DICOM folder",
+    )
+    p.add_argument(
+        "--series",
+        metavar="UID|INDEX",
+        default=None,
+        help="which series of a DICOM folder to read (UID or 0-based index; 'medsr info DIR' lists them)",
+    )
 
 
 def add_output(p: argparse.ArgumentParser, name: str = "output", dtype: bool = True) -> None:
-    p.add_argument(name, metavar=name.upper(),
-                   help="output file (.nii.gz, .nrrd, .mha, .png, .tif) or a folder name for a DICOM series")
+    p.add_argument(
+        name,
+        metavar=name.upper(),
+        help="output file (.nii.gz, .nrrd, .mha, .png, .tif) or a folder name for a DICOM series",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
-    p.add_argument("--format", choices=("nifti", "nrrd", "mha", "png", "tiff", "dicom"), default=None,
-                   help="output format when the suffix does not say (default: from the suffix)")
+    p.add_argument(
+        "--format",
+        choices=("nifti", "nrrd", "mha", "png", "tiff", "dicom"),
+        default=None,
+        help="output format when the suffix does not say (default: from the suffix)",
+    )
     if dtype:
-        p.add_argument("--dtype", choices=("float32", "input", "uint8", "uint16", "int16"), default="float32",
-                       help="output voxel type; 'input' rounds and clips to the input's type (default float32)")
+        p.add_argument(
+            "--dtype",
+            choices=("float32", "input", "uint8", "uint16", "int16"),
+            default="float32",
+            help="output voxel type; 'input' rounds and clips to the input's type (default float32)",
+        )
 
 
 def add_factors(p: argparse.ArgumentParser, required: bool = False, what: str = "upsampling") -> None:
-    p.add_argument("--factors", nargs="+", type=float, metavar="F", required=required,
-                   help=f"per-axis {what} factors FX FY [FZ]; non-integer allowed (e.g. 1 1 4)")
+    p.add_argument(
+        "--factors",
+        nargs="+",
+        type=float,
+        metavar="F",
+        required=required,
+        help=f"per-axis {what} factors FX FY [FZ]; non-integer allowed (e.g. 1 1 4)",
+    )
 
 
 def parse_series(value: str | None) -> str | int | None:
@@ -50,8 +75,11 @@ def _three(values: Sequence[float] | None, flag: str, what: str) -> tuple[float,
     if len(vals) == 2:
         vals.append(1.0)
     if len(vals) != 3:
-        raise ConfigError(None, f"{flag} needs 2 or 3 values, got {len(vals)} ({vals})",
-                          f"give {what} for X Y (2D images) or X Y Z (volumes)")
+        raise ConfigError(
+            None,
+            f"{flag} needs 2 or 3 values, got {len(vals)} ({vals})",
+            f"give {what} for X Y (2D images) or X Y Z (volumes)",
+        )
     return vals[0], vals[1], vals[2]
 
 
@@ -91,8 +119,16 @@ class Progress:
         from tqdm.auto import tqdm
 
         self.close()
-        self._bar = tqdm(total=total, desc=desc, delay=2.0, disable=True if self.quiet else None, file=sys.stderr,
-                         leave=False, dynamic_ncols=True, unit="it")
+        self._bar = tqdm(
+            total=total,
+            desc=desc,
+            delay=2.0,
+            disable=True if self.quiet else None,
+            file=sys.stderr,
+            leave=False,
+            dynamic_ncols=True,
+            unit="it",
+        )
 
     def callback(self, done: int, total: int) -> None:
         if self._bar is None or self._bar.total != total:
@@ -111,7 +147,7 @@ class Progress:
             self._bar.close()
             self._bar = None
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -136,7 +172,7 @@ def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
     cells = [[str(c) for c in columns]] + [[_fmt(r.get(c, "")) for c in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     for n, row in enumerate(cells):
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
 

@@ -1,4 +1,5 @@
 """``medsr degrade IN OUT --factors ...``: simulate a low-resolution acquisition in physical units."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,17 +23,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_input(p)
     add_output(p)
     add_factors(p, required=True, what="downsampling (each >= 1)")
-    p.add_argument("--slice-thickness", type=float, default=None, metavar="MM",
-                   help="thickness (mm) of the slices along the last degraded axis; default: its LR spacing")
-    p.add_argument("--profile", default="rect", metavar="rect|gaussian|FILE",
-                   help="slice profile: rect, gaussian (thickness = FWHM) or a two-column file offset_mm weight")
-    p.add_argument("--blur-mm", type=float, nargs="+", default=None, metavar="MM",
-                   help="extra Gaussian PSF FWHM (mm), one value or one per axis, applied before sampling")
-    p.add_argument("--kspace", choices=("none", "hann", "tukey"), default=None,
-                   help="MRI: truncate k-space instead of integrating slices (with this window)")
-    p.add_argument("--noise", default=None, metavar="KIND:SIGMA",
-                   help="add noise after sampling: gaussian:SIGMA, rician:SIGMA (MRI magnitude) or "
-                        "poisson:SIGMA (CT, SIGMA in HU at water); SIGMA in image units")
+    p.add_argument(
+        "--slice-thickness",
+        type=float,
+        default=None,
+        metavar="MM",
+        help="thickness (mm) of the slices along the last degraded axis; default: its LR spacing",
+    )
+    p.add_argument(
+        "--profile",
+        default="rect",
+        metavar="rect|gaussian|FILE",
+        help="slice profile: rect, gaussian (thickness = FWHM) or a two-column file offset_mm weight",
+    )
+    p.add_argument(
+        "--blur-mm",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="MM",
+        help="extra Gaussian PSF FWHM (mm), one value or one per axis, applied before sampling",
+    )
+    p.add_argument(
+        "--kspace",
+        choices=("none", "hann", "tukey"),
+        default=None,
+        help="MRI: truncate k-space instead of integrating slices (with this window)",
+    )
+    p.add_argument(
+        "--noise",
+        default=None,
+        metavar="KIND:SIGMA",
+        help="add noise after sampling: gaussian:SIGMA, rician:SIGMA (MRI magnitude) or "
+        "poisson:SIGMA (CT, SIGMA in HU at water); SIGMA in image units",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed for the noise (default 0)")
 
 
@@ -56,12 +80,28 @@ def run(args: argparse.Namespace) -> int:
     img = read(args.input, series=parse_series(args.series))
     factors = factors3(args.factors)
     blur = args.blur_mm[0] if args.blur_mm and len(args.blur_mm) == 1 else args.blur_mm
-    lr = degrade(img, factors, thickness_mm=args.slice_thickness, profile=args.profile, blur_mm=blur,
-                 kspace=None if args.kspace is None else {"window": args.kspace},
-                 noise=parse_noise(args.noise), seed=args.seed)
+    lr = degrade(
+        img,
+        factors,
+        thickness_mm=args.slice_thickness,
+        profile=args.profile,
+        blur_mm=blur,
+        kspace=None if args.kspace is None else {"window": args.kspace},
+        noise=parse_noise(args.noise),
+        seed=args.seed,
+    )
     model = lr.meta.history[-1] if lr.meta.history else {}
-    path = write(lr, args.output, dtype=args.dtype, overwrite=args.overwrite, format=args.format,
-                 sidecar=sidecar_base("degrade", args, input=str(args.input), acquisition_model=model))
-    say(args, f"wrote {path}: {lr.shape[0]}×{lr.shape[1]}×{lr.shape[2]} voxels at "
-              f"{' × '.join(f'{s:.4g}' for s in lr.spacing)} mm")
+    path = write(
+        lr,
+        args.output,
+        dtype=args.dtype,
+        overwrite=args.overwrite,
+        format=args.format,
+        sidecar=sidecar_base("degrade", args, input=str(args.input), acquisition_model=model),
+    )
+    say(
+        args,
+        f"wrote {path}: {lr.shape[0]}×{lr.shape[1]}×{lr.shape[2]} voxels at "
+        f"{' × '.join(f'{s:.4g}' for s in lr.spacing)} mm",
+    )
     return 0

@@ -1,4 +1,5 @@
 """``medsr demo``: the main job on embedded samples, with a report and a figure to look at."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,10 +26,20 @@ log = logging.getLogger("medsr.cli.demo")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--output", default="medsr_demo", metavar="DIR",
-                   help="folder for the outputs (created if missing; default ./medsr_demo)")
-    p.add_argument("--time-budget", type=float, default=60.0, metavar="S",
-                   help="training seconds for each enhancement (default 60)")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="medsr_demo",
+        metavar="DIR",
+        help="folder for the outputs (created if missing; default ./medsr_demo)",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="training seconds for each enhancement (default 60)",
+    )
     p.add_argument("--skip-check", action="store_true", help="only enhance the CT; skip the MNI check")
     p.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier demo run")
 
@@ -46,17 +57,29 @@ def _enhance_ct(out: Path, args: argparse.Namespace, progress: Progress) -> dict
     progress.close()
     side = {"command": "demo", "step": "enhance", "input": "embedded sample chest-ct", **res.info}
     write(res.image, out / "chest_ct_1mm.nii.gz", overwrite=args.overwrite, sidecar=side)
-    write(res.uncertainty, out / "chest_ct_1mm_uncertainty.nii.gz", overwrite=args.overwrite,
-          sidecar={"command": "demo", "step": "uncertainty"})
+    write(
+        res.uncertainty,
+        out / "chest_ct_1mm_uncertainty.nii.gz",
+        overwrite=args.overwrite,
+        sidecar={"command": "demo", "step": "uncertainty"},
+    )
     bs = upsample(ct, spacing=tuple(res.image.spacing), method="bspline")
-    report = enhance_report(out / "report", lr=ct, bspline=bs, sr=res.image, uncertainty=res.uncertainty,
-                            info=res.info, loss_curve=res.loss_curve, title="medsr demo: chest CT, 5 mm → 1 mm")
+    report = enhance_report(
+        out / "report",
+        lr=ct,
+        bspline=bs,
+        sr=res.image,
+        uncertainty=res.uncertainty,
+        info=res.info,
+        loss_curve=res.loss_curve,
+        title="medsr demo: chest CT, 5 mm → 1 mm",
+    )
     return {"report": report, "info": res.info}
 
 
 def _check_mni(out: Path, args: argparse.Namespace, progress: Progress) -> list[dict[str, Any]]:
-    from medsr.baselines import upsample
     from medsr.acquisition import degrade
+    from medsr.baselines import upsample
     from medsr.io import read, write
     from medsr.metrics import evaluate, evaluation_table
     from medsr.report.figures import comparison_figure
@@ -66,15 +89,23 @@ def _check_mni(out: Path, args: argparse.Namespace, progress: Progress) -> list[
     hr = read(sample_path("mni-t1"))
     f = (1.0, 1.0, 4.0)
     lr = degrade(hr, f, profile="rect")
-    write(lr, out / "mni_4mm.nii.gz", overwrite=args.overwrite,
-          sidecar={"command": "demo", "step": "degrade", "acquisition_model": lr.meta.history[-1]})
+    write(
+        lr,
+        out / "mni_4mm.nii.gz",
+        overwrite=args.overwrite,
+        sidecar={"command": "demo", "step": "degrade", "acquisition_model": lr.meta.history[-1]},
+    )
     preds = [upsample(lr, factors=f, method=m) for m in ("linear", "bspline")]
     res = enhance(lr, factors=f, time_budget_s=args.time_budget, progress=progress.stage)
     progress.close()
     preds.append(res.image)
     names = ["linear", "bspline", "medsr"]
-    write(res.image, out / "mni_medsr.nii.gz", overwrite=args.overwrite,
-          sidecar={"command": "demo", "step": "enhance", **res.info})
+    write(
+        res.image,
+        out / "mni_medsr.nii.gz",
+        overwrite=args.overwrite,
+        sidecar={"command": "demo", "step": "enhance", **res.info},
+    )
     result = evaluate(hr, preds, names=names, mask="threshold", factors=f)
     comparison_figure(hr, preds, names, out / "mni_comparison.png", scores=result, factors=f)
     return evaluation_table(result)
@@ -87,8 +118,11 @@ def run(args: argparse.Namespace) -> int:
     with Progress(args.quiet, desc="demo") as progress:
         ct = _enhance_ct(out, args, progress)
         dc = ct["info"].get("data_consistency", {}).get("relative_error_after")
-        say(args, f"chest CT 5 mm → 1 mm: {out / 'chest_ct_1mm.nii.gz'} (data-consistency error {dc:.2e}); "
-                  f"report {ct['report']}")
+        say(
+            args,
+            f"chest CT 5 mm → 1 mm: {out / 'chest_ct_1mm.nii.gz'} (data-consistency error {dc:.2e}); "
+            f"report {ct['report']}",
+        )
         if not args.skip_check:
             rows = _check_mni(out, args, progress)
             base = next(r["psnr"] for r in rows if r["name"] == "bspline")

@@ -1,4 +1,5 @@
 """``medsr enhance IN -o OUT``: zero-data through-plane super-resolution of a thick-slice scan."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,37 +32,77 @@ log = logging.getLogger("medsr.cli.enhance")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", metavar="IN", help="a scan (file or DICOM series folder) or a folder of scans")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output file, DICOM folder, or (for a folder of scans) output folder")
-    p.add_argument("--series", metavar="UID|INDEX", default=None, help="series to read from a multi-series DICOM folder")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file, DICOM folder, or (for a folder of scans) output folder",
+    )
+    p.add_argument(
+        "--series", metavar="UID|INDEX", default=None, help="series to read from a multi-series DICOM folder"
+    )
     g = p.add_argument_group("target grid (default: isotropic at the in-plane spacing)")
-    g.add_argument("--spacing", nargs=3, type=float, metavar=("SX", "SY", "SZ"), default=None, help="output spacing in mm")
+    g.add_argument(
+        "--spacing", nargs=3, type=float, metavar=("SX", "SY", "SZ"), default=None, help="output spacing in mm"
+    )
     add_factors(g)
     g2 = p.add_argument_group("acquisition model of the thick axis")
-    g2.add_argument("--slice-thickness", type=float, default=None, metavar="MM",
-                    help="slice thickness in mm (default: from DICOM, else equal to the slice spacing)")
-    g2.add_argument("--profile", default="rect", metavar="rect|gaussian|FILE",
-                    help="slice profile: rect, gaussian (thickness = FWHM) or a two-column file offset_mm weight")
+    g2.add_argument(
+        "--slice-thickness",
+        type=float,
+        default=None,
+        metavar="MM",
+        help="slice thickness in mm (default: from DICOM, else equal to the slice spacing)",
+    )
+    g2.add_argument(
+        "--profile",
+        default="rect",
+        metavar="rect|gaussian|FILE",
+        help="slice profile: rect, gaussian (thickness = FWHM) or a two-column file offset_mm weight",
+    )
     g3 = p.add_argument_group("compute")
-    g3.add_argument("--time-budget", type=float, default=None, metavar="S",
-                    help="seconds of training per scan (default: medsr's default budget)")
-    g3.add_argument("--steps", type=int, default=None, metavar="N",
-                    help="train for exactly N steps instead of a time budget (repeatable run to run "
-                         "with the same --seed and --threads)")
-    g3.add_argument("--no-tta", dest="tta", action="store_false",
-                    help="skip averaging the network over flipped planes at inference (4x faster "
-                         "inference, about 0.1 dB lower)")
+    g3.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds of training per scan (default: medsr's default budget)",
+    )
+    g3.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train for exactly N steps instead of a time budget (repeatable run to run "
+        "with the same --seed and --threads)",
+    )
+    g3.add_argument(
+        "--no-tta",
+        dest="tta",
+        action="store_false",
+        help="skip averaging the network over flipped planes at inference (4x faster inference, about 0.1 dB lower)",
+    )
     g3.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute (default auto)")
     g3.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads (default: all cores)")
     g3.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g4 = p.add_argument_group("outputs")
-    g4.add_argument("--format", choices=("nifti", "nrrd", "mha", "dicom"), default=None,
-                    help="output format (default: from OUT's suffix; a DICOM input gives a derived DICOM series)")
-    g4.add_argument("--dtype", choices=("float32", "input"), default="float32",
-                    help="voxel type; 'input' rounds and clips to the input's type")
+    g4.add_argument(
+        "--format",
+        choices=("nifti", "nrrd", "mha", "dicom"),
+        default=None,
+        help="output format (default: from OUT's suffix; a DICOM input gives a derived DICOM series)",
+    )
+    g4.add_argument(
+        "--dtype",
+        choices=("float32", "input"),
+        default="float32",
+        help="voxel type; 'input' rounds and clips to the input's type",
+    )
     g4.add_argument("--report", metavar="DIR", default=None, help="write a self-contained HTML report into DIR")
-    g4.add_argument("--continue", dest="resume", action="store_true",
-                    help="skip scans whose output and sidecar already exist")
+    g4.add_argument(
+        "--continue", dest="resume", action="store_true", help="skip scans whose output and sidecar already exist"
+    )
     g4.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
 
 
@@ -79,9 +120,16 @@ def _report(job: Job, args: argparse.Namespace, lr, result) -> Path:
     folder = Path(args.report)
     if args._batch:
         folder = folder / job.output.name.split(".")[0]
-    return enhance_report(folder, lr=lr, bspline=bs, sr=result.image, uncertainty=result.uncertainty,
-                          info=result.info, loss_curve=result.loss_curve,
-                          title=f"medsr enhance: {job.source.name}")
+    return enhance_report(
+        folder,
+        lr=lr,
+        bspline=bs,
+        sr=result.image,
+        uncertainty=result.uncertainty,
+        info=result.info,
+        loss_curve=result.loss_curve,
+        title=f"medsr enhance: {job.source.name}",
+    )
 
 
 def _one(job: Job, args: argparse.Namespace, progress: Progress) -> None:
@@ -90,9 +138,19 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> None:
 
     t0 = time.perf_counter()
     lr = read(job.source, series=parse_series(args.series))
-    result = enhance(lr, **_target(args), slice_thickness_mm=args.slice_thickness, profile=args.profile,
-                     time_budget_s=args.time_budget, steps=args.steps, tta=args.tta, device=args.device, threads=args.threads, seed=args.seed,
-                     progress=progress.stage)
+    result = enhance(
+        lr,
+        **_target(args),
+        slice_thickness_mm=args.slice_thickness,
+        profile=args.profile,
+        time_budget_s=args.time_budget,
+        steps=args.steps,
+        tta=args.tta,
+        device=args.device,
+        threads=args.threads,
+        seed=args.seed,
+        progress=progress.stage,
+    )
     progress.close()
     fmt = args.format or ("dicom" if lr.meta.source_format == "dicom-series" and not job.output.suffix else None)
     side = sidecar_base("enhance", args, **result.info)
@@ -100,14 +158,21 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> None:
     unc_path = companion(job.output, "uncertainty")
     side["uncertainty"] = str(unc_path)
     out = write(result.image, job.output, dtype=args.dtype, overwrite=args.overwrite, format=fmt, sidecar=side)
-    write(result.uncertainty, unc_path, overwrite=args.overwrite,
-          sidecar=sidecar_base("enhance", args, input=str(job.source), uncertainty_of=str(out)))
+    write(
+        result.uncertainty,
+        unc_path,
+        overwrite=args.overwrite,
+        sidecar=sidecar_base("enhance", args, input=str(job.source), uncertainty_of=str(out)),
+    )
     extra = ""
     if args.report:
         extra = f"; report {_report(job, args, lr, result)}"
     dc = result.info.get("data_consistency", {})
-    say(args, f"wrote {out} ({'×'.join(str(s) for s in result.image.shape)} voxels, data-consistency error "
-              f"{dc.get('relative_error_after', float('nan')):.2e}) in {time.perf_counter() - t0:.0f} s{extra}")
+    say(
+        args,
+        f"wrote {out} ({'×'.join(str(s) for s in result.image.shape)} voxels, data-consistency error "
+        f"{dc.get('relative_error_after', float('nan')):.2e}) in {time.perf_counter() - t0:.0f} s{extra}",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
 """``medsr evaluate --reference HR --prediction SR [SR2 ...]``: PSNR/SSIM in a foreground mask."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,15 +31,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference", required=True, metavar="HR", help="the high-resolution reference image")
     p.add_argument("--prediction", required=True, nargs="+", metavar="SR", help="one or more images to score")
     p.add_argument("--names", nargs="+", default=None, help="display names for the predictions (default: file names)")
-    p.add_argument("--lr", default=None, metavar="LR",
-                   help="the low-resolution input: adds linear and cubic B-spline baselines and the gain over B-spline")
+    p.add_argument(
+        "--lr",
+        default=None,
+        metavar="LR",
+        help="the low-resolution input: adds linear and cubic B-spline baselines and the gain over B-spline",
+    )
     add_factors(p, what="degradation (border voxels left out)")
-    p.add_argument("--mask", default="threshold", metavar="threshold|otsu|FILE",
-                   help="foreground mask: threshold (referee convention, default), otsu, or a mask image file")
+    p.add_argument(
+        "--mask",
+        default="threshold",
+        metavar="threshold|otsu|FILE",
+        help="foreground mask: threshold (referee convention, default), otsu, or a mask image file",
+    )
     p.add_argument("--json", default=None, metavar="F", help="write all scores (and per-slice profiles) as JSON")
     p.add_argument("--csv", default=None, metavar="F", help="write the score table as CSV")
-    p.add_argument("--figure", default=None, metavar="F.png",
-                   help="write a figure: the same slice of every prediction and the reference, with difference maps")
+    p.add_argument(
+        "--figure",
+        default=None,
+        metavar="F.png",
+        help="write a figure: the same slice of every prediction and the reference, with difference maps",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing --json/--csv/--figure files")
 
 
@@ -89,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_table(rows, COLUMNS)
     if args.json:
-        finite = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
-                  for r in rows]
+        finite = [
+            {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in rows
+        ]
         write_json(args.json, {"reference": args.reference, "rows": finite, "result": result})
     if args.csv:
         buf = io.StringIO()
@@ -101,7 +115,6 @@ def run(args: argparse.Namespace) -> int:
     if args.figure:
         from medsr.report.figures import comparison_figure
 
-        comparison_figure(ref, preds, names, args.figure,
-                          scores=result, factors=factors3(args.factors))
+        comparison_figure(ref, preds, names, args.figure, scores=result, factors=factors3(args.factors))
         say(args, f"wrote {args.figure}")
     return 0

@@ -1,4 +1,5 @@
 """``medsr export BUNDLE --onnx [-o OUT.onnx] [--int8]``: a bundle as an ONNX graph."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,11 +29,20 @@ log = logging.getLogger("medsr.cli.export")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", metavar="BUNDLE", help="bundle file (.safetensors) or a shipped bundle name")
     p.add_argument("--onnx", action="store_true", required=True, help="export to ONNX (the only target so far)")
-    p.add_argument("-o", "--output", default=None, metavar="OUT.onnx",
-                   help="output file (default: the bundle's name with .onnx, or .int8.onnx)")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="OUT.onnx",
+        help="output file (default: the bundle's name with .onnx, or .int8.onnx)",
+    )
     p.add_argument("--int8", action="store_true", help="quantise to int8 with onnxruntime")
-    p.add_argument("--calibration", default=None, metavar="IMAGE",
-                   help="image whose tiles calibrate int8 activation ranges (default: synthetic tiles)")
+    p.add_argument(
+        "--calibration",
+        default=None,
+        metavar="IMAGE",
+        help="image whose tiles calibrate int8 activation ranges (default: synthetic tiles)",
+    )
     p.add_argument("--series", default=None, metavar="UID|INDEX", help="series of a DICOM folder --calibration")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -49,8 +59,11 @@ def _calibration(args: argparse.Namespace, bundle: object) -> list:
     meta = bundle.meta  # type: ignore[attr-defined]
     img = read(args.calibration, series=parse_series(args.series))
     if img.channels != meta.channels:
-        raise ConfigError(args.calibration, f"calibration image has {img.channels} channel(s), the bundle "
-                          f"{meta.channels}", "give an image of the kind the bundle processes")
+        raise ConfigError(
+            args.calibration,
+            f"calibration image has {img.channels} channel(s), the bundle {meta.channels}",
+            "give an image of the kind the bundle processes",
+        )
     data = img.data
     if meta.normalization:  # the bundle's map; percentile windows are refitted on this image
         norm = Normalizer.from_dict(meta.normalization)
@@ -116,8 +129,20 @@ def run(args: argparse.Namespace) -> int:
         how = f"int8 (static, calibrated on {source})"
     atomic_write(out, graph)
     side = out.with_suffix(".json")
-    atomic_write(side, json.dumps({"bundle": str(src), "precision": how, "opset": args.opset,
-                                   "input": "lr (N, C, *S), normalised", "output": "sr (N, C, *S*f)",
-                                   "metadata": bundle.meta.to_dict()}, indent=2, default=str))
+    atomic_write(
+        side,
+        json.dumps(
+            {
+                "bundle": str(src),
+                "precision": how,
+                "opset": args.opset,
+                "input": "lr (N, C, *S), normalised",
+                "output": "sr (N, C, *S*f)",
+                "metadata": bundle.meta.to_dict(),
+            },
+            indent=2,
+            default=str,
+        ),
+    )
     say(args, f"wrote {out} ({how}, {out.stat().st_size / 2**20:.2f} MiB) and {side}")
     return 0

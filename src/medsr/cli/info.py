@@ -1,4 +1,5 @@
 """``medsr info FILE|DIR``: shape, spacing, thickness, orientation, modality, value range, series."""
+
 from __future__ import annotations
 
 import argparse
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{key:>18}: {value}")
     if series:
         print(f"\n{len(series)} series in the folder:")
-        print_table(series, [c for c in ("index", "uid", "description", "modality", "n_files", "rows", "columns")
-                             if c in series[0]])
+        print_table(
+            series,
+            [c for c in ("index", "uid", "description", "modality", "n_files", "rows", "columns") if c in series[0]],
+        )
     return 0

@@ -4,13 +4,14 @@ Every verb has ``-h``; global flags go before the verb (``medsr --verbose info s
 or after it. Bad input exits with code 2 and one line on stderr (a traceback only with
 ``--debug``).
 """
+
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from importlib import import_module
-from typing import Sequence
 
 # verb -> module under medsr.cli; modules only use argparse at import time
 VERBS = ("info", "mask", "degrade", "upsample", "evaluate", "enhance", "train", "predict", "export", "demo")
@@ -32,15 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
     from medsr import __version__
 
     parser = argparse.ArgumentParser(
-        prog="medsr", parents=[_global_flags(suppress=False)],
+        prog="medsr",
+        parents=[_global_flags(suppress=False)],
         description="Super-resolution for medical images that says how far each output can be trusted.",
-        epilog="Run 'medsr VERB -h' for the options of a verb.")
+        epilog="Run 'medsr VERB -h' for the options of a verb.",
+    )
     parser.add_argument("--version", action="version", version=f"medsr {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb in VERBS:
         module = import_module(f"medsr.cli.{verb}")
-        p = sub.add_parser(verb, parents=[_global_flags(suppress=True)], help=module.HELP, description=module.DESCRIPTION,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            verb,
+            parents=[_global_flags(suppress=True)],
+            help=module.HELP,
+            description=module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
@@ -76,15 +84,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"medsr {args.verb}: interrupted; nothing half-written was kept", file=sys.stderr)
         return 130
     except MemoryError:
-        print(f"medsr {args.verb}: error: out of memory. Remedy: use smaller tiles (--tile) or a machine "
-              "with more RAM.", file=sys.stderr)
+        print(
+            f"medsr {args.verb}: error: out of memory. Remedy: use smaller tiles (--tile) or a machine with more RAM.",
+            file=sys.stderr,
+        )
         return 2
     except Exception as exc:  # noqa: BLE001 - the CLI must never spill a traceback by default
         if args.debug:
             raise
         msg = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"medsr {args.verb}: internal error: {type(exc).__name__}: {msg}. "
-              "Rerun with --debug for the traceback and report it.", file=sys.stderr)
+        print(
+            f"medsr {args.verb}: internal error: {type(exc).__name__}: {msg}. "
+            "Rerun with --debug for the traceback and report it.",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -1,4 +1,5 @@
 """``medsr mask IN OUT``: the foreground mask (threshold + morphology) used by metrics and tiling."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,10 +18,18 @@ example:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_input(p)
     add_output(p, dtype=False)
-    p.add_argument("--method", choices=("auto", "otsu", "threshold"), default="auto",
-                   help="auto: the modality default (CT body threshold, Otsu otherwise)")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="intensity threshold for --method threshold (image units, e.g. HU)")
+    p.add_argument(
+        "--method",
+        choices=("auto", "otsu", "threshold"),
+        default="auto",
+        help="auto: the modality default (CT body threshold, Otsu otherwise)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="intensity threshold for --method threshold (image units, e.g. HU)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,8 +39,20 @@ def run(args: argparse.Namespace) -> int:
     img = read(args.input, series=parse_series(args.series))
     out = mask_image(img, method=args.method, threshold=args.threshold)
     fraction = float(out.data.mean())
-    path = write(out, args.output, dtype="uint8", overwrite=args.overwrite, format=args.format,
-                 sidecar=sidecar_base("mask", args, input=str(args.input), method=args.method,
-                                      threshold=args.threshold, foreground_fraction=fraction))
+    path = write(
+        out,
+        args.output,
+        dtype="uint8",
+        overwrite=args.overwrite,
+        format=args.format,
+        sidecar=sidecar_base(
+            "mask",
+            args,
+            input=str(args.input),
+            method=args.method,
+            threshold=args.threshold,
+            foreground_fraction=fraction,
+        ),
+    )
     say(args, f"wrote {path} (foreground {100 * fraction:.1f} % of voxels)")
     return 0

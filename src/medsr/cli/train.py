@@ -1,4 +1,5 @@
 """``medsr train --data DIR --factors FX FY [FZ] --out RUN_DIR``: supervised training → a bundle."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", metavar="DIR", default=None, help="folder (or file) of HR training images")
     g.add_argument("--val", metavar="DIR", default=None, help="folder of held-out HR validation images")
-    g.add_argument("--pairs", metavar="LR_DIR", default=None,
-                   help="folder of real LR images matched to --data by file name (no simulation)")
+    g.add_argument(
+        "--pairs",
+        metavar="LR_DIR",
+        default=None,
+        help="folder of real LR images matched to --data by file name (no simulation)",
+    )
     g.add_argument("--val-pairs", metavar="LR_DIR", default=None, help="LR images matched to --val")
-    g.add_argument("--factors", nargs="+", type=float, metavar="F", default=None,
-                   help="per-axis integer factors FX FY [FZ] (e.g. 2 2 for in-plane x2, 1 1 4 through-plane)")
+    g.add_argument(
+        "--factors",
+        nargs="+",
+        type=float,
+        metavar="F",
+        default=None,
+        help="per-axis integer factors FX FY [FZ] (e.g. 2 2 for in-plane x2, 1 1 4 through-plane)",
+    )
     g.add_argument("--modality", default=None, help="modality recorded in the bundle (default: from the files)")
     g.add_argument("--grey", action="store_true", default=None, help="train on the luminance of RGB images")
     m = p.add_argument_group("model and patches")
@@ -50,20 +61,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
     o.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     o.add_argument("--val-every", type=int, default=None, help="validate every N steps")
-    o.add_argument("--restart", action="store_true",
-                   help="start over in RUN_DIR (delete its checkpoints, log and bundle) instead of resuming")
+    o.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over in RUN_DIR (delete its checkpoints, log and bundle) instead of resuming",
+    )
 
 
 def overrides(args: argparse.Namespace) -> dict[str, object]:
     """Dotted config keys set by the command line (None = not given)."""
     f = factors3(args.factors) if args.factors is not None else None
     return {
-        "data.train": args.data, "data.val": args.val, "data.pairs": args.pairs, "data.val_pairs": args.val_pairs,
-        "data.modality": args.modality, "data.grey": args.grey,
+        "data.train": args.data,
+        "data.val": args.val,
+        "data.pairs": args.pairs,
+        "data.val_pairs": args.val_pairs,
+        "data.modality": args.modality,
+        "data.grey": args.grey,
         "degradation.factors": list(f) if f else None,
-        "model.arch": args.arch, "patches.mode": args.mode, "patches.size": args.patch_size,
-        "patches.batch_size": args.batch_size, "optim.steps": args.steps, "optim.lr": args.lr,
-        "run.seed": args.seed, "run.device": args.device, "run.threads": args.threads,
+        "model.arch": args.arch,
+        "patches.mode": args.mode,
+        "patches.size": args.patch_size,
+        "patches.batch_size": args.batch_size,
+        "optim.steps": args.steps,
+        "optim.lr": args.lr,
+        "run.seed": args.seed,
+        "run.device": args.device,
+        "run.threads": args.threads,
         "run.val_every": args.val_every,
     }
 
@@ -83,8 +107,14 @@ def run(args: argparse.Namespace) -> int:
         result = train(cfg, args.out, progress=bar.callback, resume=not args.restart)
     if main_rank:
         m = result.metrics
-        figures = (f"; validation PSNR {m['val_psnr']:.2f} dB vs B-spline {m['val_psnr_bspline']:.2f} dB, "
-                   f"SSIM {m['val_ssim']:.4f}") if m else ""
+        figures = (
+            (
+                f"; validation PSNR {m['val_psnr']:.2f} dB vs B-spline {m['val_psnr_bspline']:.2f} dB, "
+                f"SSIM {m['val_ssim']:.4f}"
+            )
+            if m
+            else ""
+        )
         start = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
         say(args, f"trained {result.step} steps{start} in {result.seconds:.0f} s{figures}; bundle {result.bundle}")
     return 0

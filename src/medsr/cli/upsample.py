@@ -1,4 +1,5 @@
 """``medsr upsample IN OUT --factors ... | --spacing ...``: classical resampling in world coordinates."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,10 +20,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_input(p)
     add_output(p)
     add_factors(p)
-    p.add_argument("--spacing", nargs="+", type=float, metavar="MM", default=None,
-                   help="target spacing SX SY [SZ] in mm (instead of --factors)")
-    p.add_argument("--method", choices=("nearest", "linear", "bspline", "lanczos"), default="bspline",
-                   help="interpolator (default bspline: cubic B-spline)")
+    p.add_argument(
+        "--spacing",
+        nargs="+",
+        type=float,
+        metavar="MM",
+        default=None,
+        help="target spacing SX SY [SZ] in mm (instead of --factors)",
+    )
+    p.add_argument(
+        "--method",
+        choices=("nearest", "linear", "bspline", "lanczos"),
+        default="bspline",
+        help="interpolator (default bspline: cubic B-spline)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,9 +44,19 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(None, "give exactly one of --factors and --spacing", "e.g. --factors 1 1 4")
     img = read(args.input, series=parse_series(args.series))
     up = upsample(img, factors=factors3(args.factors), spacing=spacing3(args.spacing), method=args.method)
-    path = write(up, args.output, dtype=args.dtype, overwrite=args.overwrite, format=args.format,
-                 sidecar=sidecar_base("upsample", args, input=str(args.input), method=args.method,
-                                      factors=args.factors, spacing=args.spacing))
-    say(args, f"wrote {path}: {up.shape[0]}×{up.shape[1]}×{up.shape[2]} voxels at "
-              f"{' × '.join(f'{s:.4g}' for s in up.spacing)} mm ({args.method})")
+    path = write(
+        up,
+        args.output,
+        dtype=args.dtype,
+        overwrite=args.overwrite,
+        format=args.format,
+        sidecar=sidecar_base(
+            "upsample", args, input=str(args.input), method=args.method, factors=args.factors, spacing=args.spacing
+        ),
+    )
+    say(
+        args,
+        f"wrote {path}: {up.shape[0]}×{up.shape[1]}×{up.shape[2]} voxels at "
+        f"{' × '.join(f'{s:.4g}' for s in up.spacing)} mm ({args.method})",
+    )
     return 0

@@ -4,6 +4,7 @@ Names resolve lazily, so ``import medsr.engine`` loads neither torch nor onnxrun
 ``predict`` lives in :mod:`medsr.engine.predict` (also ``medsr.predict``); it is not re-exported
 here because the submodule of the same name would shadow it.
 """
+
 from __future__ import annotations
 
 from medsr._lazy import lazy_exports

@@ -14,20 +14,22 @@ Example:
     >>> axis_window(8, scale=1, overlap=2, lo_edge=True, hi_edge=False, kind="hann").astype(float).round(3).tolist()
     [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.854, 0.146]
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from medsr.errors import ConfigError
 from medsr.engine.tiling import Block, TilePlan
+from medsr.errors import ConfigError
 
 KINDS = ("gaussian", "hann", "none")
 #: smallest weight a window takes
 FLOOR = 1e-3
 
 
-def axis_window(length_lr: int, scale: int, overlap: int, lo_edge: bool, hi_edge: bool,
-                kind: str = "gaussian") -> np.ndarray:
+def axis_window(
+    length_lr: int, scale: int, overlap: int, lo_edge: bool, hi_edge: bool, kind: str = "gaussian"
+) -> np.ndarray:
     """1D weights over ``length_lr × scale`` HR voxels of one core."""
     n = int(length_lr) * int(scale)
     i = np.arange(n, dtype=np.float64) + 0.5
@@ -46,7 +48,7 @@ def axis_window(length_lr: int, scale: int, overlap: int, lo_edge: bool, hi_edge
             if not lo_edge:
                 w[:m] = ramp
             if not hi_edge:
-                w[n - m:] = np.minimum(w[n - m:], ramp[::-1])
+                w[n - m :] = np.minimum(w[n - m :], ramp[::-1])
     else:
         raise ConfigError(None, f"unknown blending {kind!r}", f"use one of {', '.join(KINDS)}")
     return np.maximum(w, FLOOR).astype(np.float32)
@@ -55,7 +57,7 @@ def axis_window(length_lr: int, scale: int, overlap: int, lo_edge: bool, hi_edge
 def block_weight(plan: TilePlan, block: Block, kind: str = "gaussian") -> np.ndarray:
     """Weights of shape ``block.core_shape × scale`` (float32, all > 0)."""
     w = np.ones((), np.float32)
-    for a, (t, f, o) in enumerate(zip(block.core_shape, plan.scale, plan.overlap)):
+    for a, (t, f, o) in enumerate(zip(block.core_shape, plan.scale, plan.overlap, strict=False)):
         v = axis_window(t, f, o, block.at_lo[a], block.at_hi[a], kind)
         w = np.multiply.outer(w, v)
     return w.astype(np.float32, copy=False)

@@ -9,12 +9,14 @@ Example:
     >>> with autocast_context("cpu", "float32"):
     ...     pass
 """
+
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 
 from medsr.errors import ConfigError
 
@@ -33,8 +35,9 @@ def resolve_device(device: str | Any = "auto") -> Any:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(None, f"device {device!r} requested but CUDA is not available",
-                              "use --device cpu or auto")
+            raise ConfigError(
+                None, f"device {device!r} requested but CUDA is not available", "use --device cpu or auto"
+            )
         return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")

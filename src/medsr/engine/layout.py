@@ -18,10 +18,11 @@ Example:
     >>> from_batch(np.zeros((3, 1, 8, 20)), lay).shape
     (1, 8, 3, 20)
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -46,8 +47,14 @@ class Layout:
         return (1 + self.batch_axis, 0) + tuple(1 + a for a in self.arch_axes)
 
 
-def plan_layout(shape: Sequence[int], spacing: Sequence[float], is_2d: bool, spatial_dims: int,
-                factors: Sequence[int], axes: Sequence[int] | None = None) -> Layout:
+def plan_layout(
+    shape: Sequence[int],
+    spacing: Sequence[float],
+    is_2d: bool,
+    spatial_dims: int,
+    factors: Sequence[int],
+    axes: Sequence[int] | None = None,
+) -> Layout:
     """Map an architecture with per-axis ``factors`` onto an image of spatial ``shape``.
 
     ``axes`` overrides the choice: the image axes (0 = X, 1 = Y, 2 = Z) fed to the
@@ -58,24 +65,32 @@ def plan_layout(shape: Sequence[int], spacing: Sequence[float], is_2d: bool, spa
         raise ConfigError(None, f"{spatial_dims}D architecture got factors {fac}", "give one factor per axis")
     if axes is not None:
         arch_axes = tuple(int(a) for a in axes)
-        if len(arch_axes) != spatial_dims or len(set(arch_axes)) != spatial_dims or \
-                any(a not in (0, 1, 2) for a in arch_axes):
-            raise ConfigError(None, f"axes {list(arch_axes)} must be {spatial_dims} distinct image axes of 0, 1, 2",
-                              "e.g. --axes 0 2 for an XZ-plane model")
+        if (
+            len(arch_axes) != spatial_dims
+            or len(set(arch_axes)) != spatial_dims
+            or any(a not in (0, 1, 2) for a in arch_axes)
+        ):
+            raise ConfigError(
+                None,
+                f"axes {list(arch_axes)} must be {spatial_dims} distinct image axes of 0, 1, 2",
+                "e.g. --axes 0 2 for an XZ-plane model",
+            )
     else:
         arch_axes = _default_axes(shape, spacing, is_2d, spatial_dims, fac)
     if is_2d and spatial_dims == 3 and fac[arch_axes.index(2)] > 1:
-        raise ConfigError(None, f"a 2D image cannot be upsampled along Z by factors {fac}",
-                          "use an in-plane model or a volume")
+        raise ConfigError(
+            None, f"a 2D image cannot be upsampled along Z by factors {fac}", "use an in-plane model or a volume"
+        )
     scale = [1, 1, 1]
-    for a, f in zip(arch_axes, fac):
+    for a, f in zip(arch_axes, fac, strict=False):
         scale[a] = f
     batch = None if spatial_dims == 3 else next(a for a in (0, 1, 2) if a not in arch_axes)
     return Layout(arch_axes, batch, (scale[0], scale[1], scale[2]))
 
 
-def _default_axes(shape: Sequence[int], spacing: Sequence[float], is_2d: bool, dims: int,
-                  fac: tuple[int, ...]) -> tuple[int, ...]:
+def _default_axes(
+    shape: Sequence[int], spacing: Sequence[float], is_2d: bool, dims: int, fac: tuple[int, ...]
+) -> tuple[int, ...]:
     candidates = [0, 1] if is_2d else [0, 1, 2]
     ident = tuple(range(dims))
     if len(set(fac)) == 1:
@@ -85,7 +100,7 @@ def _default_axes(shape: Sequence[int], spacing: Sequence[float], is_2d: bool, d
         return ident
     k = int(np.argmax(fac))
     others = [a for a in (candidates if dims == 2 else [0, 1, 2]) if a != thick]
-    axes = others[:dims - 1]
+    axes = others[: dims - 1]
     axes.insert(k, thick)
     return tuple(axes)
 

@@ -8,6 +8,7 @@ Example:
     >>> from medsr.engine.onnx_export import onnx_bytes                      # doctest: +SKIP
     >>> fn = OnnxBlockFn(onnx_bytes(net, channels=1, spatial_dims=2), layout=lay)  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,9 @@ def make_session(model: bytes | str | os.PathLike[str], threads: int | None = No
     try:
         import onnxruntime as ort
     except ImportError:
-        raise ConfigError(None, "onnxruntime is not installed", "pip install 'medsr[onnx]' or use --backend torch") from None
+        raise ConfigError(
+            None, "onnxruntime is not installed", "pip install 'medsr[onnx]' or use --backend torch"
+        ) from None
     so = ort.SessionOptions()
     so.intra_op_num_threads = int(threads) if threads else _default_threads()
     so.inter_op_num_threads = 1
@@ -46,8 +49,7 @@ def _default_threads() -> int:
 class OnnxBlockFn:
     """``fn(block (C, X, Y, Z)) -> (C, X·fx, Y·fy, Z·fz)`` through onnxruntime."""
 
-    def __init__(self, model: bytes | str | os.PathLike[str], *, layout: Layout,
-                 threads: int | None = None) -> None:
+    def __init__(self, model: bytes | str | os.PathLike[str], *, layout: Layout, threads: int | None = None) -> None:
         self.session = make_session(model, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.layout = layout

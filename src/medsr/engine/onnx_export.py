@@ -10,6 +10,7 @@ Example:
     >>> export_onnx(build("fast", factors=(2, 2)), "fast_x2.onnx")    # doctest: +SKIP
     PosixPath('fast_x2.onnx')
 """
+
 from __future__ import annotations
 
 import copy
@@ -30,13 +31,22 @@ def _model_facts(obj: Any, channels: int | None, spatial_dims: int | None) -> tu
     ch = channels or (meta.channels if meta is not None else getattr(model, "in_channels", None))
     nd = spatial_dims or (len(meta.factors) if meta is not None else len(getattr(model, "factors", ())) or None)
     if ch is None or nd not in (2, 3):
-        raise ConfigError(None, "cannot tell the model's channels and spatial dimensions",
-                          "pass channels= and spatial_dims= to export_onnx")
+        raise ConfigError(
+            None,
+            "cannot tell the model's channels and spatial dimensions",
+            "pass channels= and spatial_dims= to export_onnx",
+        )
     return model, int(ch), int(nd)
 
 
-def onnx_bytes(model_or_bundle: Any, *, opset: int = 17, channels: int | None = None,
-               spatial_dims: int | None = None, zero_padding: bool = False) -> bytes:
+def onnx_bytes(
+    model_or_bundle: Any,
+    *,
+    opset: int = 17,
+    channels: int | None = None,
+    spatial_dims: int | None = None,
+    zero_padding: bool = False,
+) -> bytes:
     """The ONNX model as bytes (see :func:`export_onnx`)."""
     import torch
 
@@ -55,15 +65,29 @@ def onnx_bytes(model_or_bundle: Any, *, opset: int = 17, channels: int | None = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.no_grad():
-            torch.onnx.export(m, (example,), buf, opset_version=int(opset), input_names=[INPUT_NAME],
-                              output_names=[OUTPUT_NAME], do_constant_folding=True, dynamo=False,
-                              dynamic_axes={INPUT_NAME: names, OUTPUT_NAME: names})
+            torch.onnx.export(
+                m,
+                (example,),
+                buf,
+                opset_version=int(opset),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                do_constant_folding=True,
+                dynamo=False,
+                dynamic_axes={INPUT_NAME: names, OUTPUT_NAME: names},
+            )
     return buf.getvalue()
 
 
-def export_onnx(bundle_or_model: Any, path: str | os.PathLike[str], opset: int = 17, *,
-                channels: int | None = None, spatial_dims: int | None = None,
-                zero_padding: bool = False) -> Path:
+def export_onnx(
+    bundle_or_model: Any,
+    path: str | os.PathLike[str],
+    opset: int = 17,
+    *,
+    channels: int | None = None,
+    spatial_dims: int | None = None,
+    zero_padding: bool = False,
+) -> Path:
     """Write ``bundle_or_model`` as ONNX to ``path``.
 
     Args:
@@ -77,8 +101,9 @@ def export_onnx(bundle_or_model: Any, path: str | os.PathLike[str], opset: int =
     p = Path(path)
     if not p.parent.is_dir():
         raise OutputError(p, "output folder does not exist", "create it first")
-    data = onnx_bytes(bundle_or_model, opset=opset, channels=channels, spatial_dims=spatial_dims,
-                      zero_padding=zero_padding)
+    data = onnx_bytes(
+        bundle_or_model, opset=opset, channels=channels, spatial_dims=spatial_dims, zero_padding=zero_padding
+    )
     tmp = p.with_name(p.name + ".part")
     tmp.write_bytes(data)
     os.replace(tmp, p)

@@ -12,11 +12,13 @@ Example:
     >>> sr = predict(medsr.read("t1_thick.nii.gz"), "t1_z4.safetensors", tile=96)  # doctest: +SKIP
     >>> sr.spacing                                                                 # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,12 +33,23 @@ log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-def predict(image: Image, bundle: Any, *, device: str = "auto", tile: int | None = None,
-            overlap: int | None = None, dtype: str = "float32", backend: str = "torch",
-            mask: np.ndarray | str | None = None, out_dir: str | os.PathLike[str] | None = None,
-            progress: Callable[[int, int], None] | None = None, halo: int | None = None,
-            blend: str = "gaussian", axes: Sequence[int] | None = None,
-            threads: int | None = None) -> Image:
+def predict(
+    image: Image,
+    bundle: Any,
+    *,
+    device: str = "auto",
+    tile: int | None = None,
+    overlap: int | None = None,
+    dtype: str = "float32",
+    backend: str = "torch",
+    mask: np.ndarray | str | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    halo: int | None = None,
+    blend: str = "gaussian",
+    axes: Sequence[int] | None = None,
+    threads: int | None = None,
+) -> Image:
     """Super-resolve ``image`` with a bundle (a :class:`~medsr.models.bundle.Bundle` or a path).
 
     Args:
@@ -65,11 +78,17 @@ def predict(image: Image, bundle: Any, *, device: str = "auto", tile: int | None
     b = _load(bundle)
     desc, meta = b.descriptor, b.meta
     if desc.input_grid != "lr":
-        raise BundleError(b.path, f"architecture {desc.name!r} expects input already on the output grid",
-                          "use medsr.enhance, or a bundle of an LR-grid architecture")
+        raise BundleError(
+            b.path,
+            f"architecture {desc.name!r} expects input already on the output grid",
+            "use medsr.enhance, or a bundle of an LR-grid architecture",
+        )
     if image.channels != meta.channels:
-        raise BundleError(b.path, f"bundle expects {meta.channels} channel(s), the image has {image.channels}",
-                          "convert the image to grey or RGB as the bundle expects")
+        raise BundleError(
+            b.path,
+            f"bundle expects {meta.channels} channel(s), the image has {image.channels}",
+            "convert the image to grey or RGB as the bundle expects",
+        )
     if backend not in BACKENDS:
         raise ConfigError(None, f"unknown backend {backend!r}", f"use one of {', '.join(BACKENDS)}")
     image.check_finite()
@@ -87,19 +106,44 @@ def predict(image: Image, bundle: Any, *, device: str = "auto", tile: int | None
     dev = resolve_device(device)
     dt = check_dtype(dtype, dev)
     fn = _block_fn(b, layout, backend, dev, dt, exact=h >= model_halo, data=data, threads=n_threads)
-    out = run_tiled(fn, data, layout.scale, tile=tiles, overlap=overlaps, halo=halos, blend=blend,
-                    mask=lr_mask, out=out_dir, progress=progress, size_multiple=desc.size_multiple)
+    out = run_tiled(
+        fn,
+        data,
+        layout.scale,
+        tile=tiles,
+        overlap=overlaps,
+        halo=halos,
+        blend=blend,
+        mask=lr_mask,
+        out=out_dir,
+        progress=progress,
+        size_multiple=desc.size_multiple,
+    )
     if norm is not None:
         _denormalize_inplace(out, norm)
     grid = upsample_grid(image.grid, factors=layout.scale)
     thick = image.meta.slice_thickness if layout.scale[2] == 1 else float(grid.spacing[2])
     result = image.with_data(out, grid=grid, slice_thickness=thick)
-    result.meta.history.append({
-        "op": "predict", "arch": meta.arch, "bundle": b.path, "bundle_name": meta.name,
-        "factors": list(layout.scale), "arch_axes": list(layout.arch_axes), "tile": t, "halo": h,
-        "overlap": ov, "blend": blend, "backend": backend, "dtype": dt, "device": str(dev),
-        "normalization": norm.to_dict() if norm is not None else None,
-        "masked": lr_mask is not None, "intended_use": meta.intended_use})
+    result.meta.history.append(
+        {
+            "op": "predict",
+            "arch": meta.arch,
+            "bundle": b.path,
+            "bundle_name": meta.name,
+            "factors": list(layout.scale),
+            "arch_axes": list(layout.arch_axes),
+            "tile": t,
+            "halo": h,
+            "overlap": ov,
+            "blend": blend,
+            "backend": backend,
+            "dtype": dt,
+            "device": str(dev),
+            "normalization": norm.to_dict() if norm is not None else None,
+            "masked": lr_mask is not None,
+            "intended_use": meta.intended_use,
+        }
+    )
     return result
 
 
@@ -109,8 +153,7 @@ def _load(bundle: Any) -> Any:
     return bundle if isinstance(bundle, Bundle) else load_model(bundle)
 
 
-def _per_axis(layout: Layout, shape: Sequence[int], t: int, h: int, ov: int
-              ) -> tuple[list[int], list[int], list[int]]:
+def _per_axis(layout: Layout, shape: Sequence[int], t: int, h: int, ov: int) -> tuple[list[int], list[int], list[int]]:
     tiles, halos, overlaps = [t, t, t], [h, h, h], [ov, ov, ov]
     if layout.batch_axis is not None:
         s = layout.batch_axis
@@ -120,8 +163,9 @@ def _per_axis(layout: Layout, shape: Sequence[int], t: int, h: int, ov: int
     return tiles, halos, overlaps
 
 
-def _block_fn(b: Any, layout: Layout, backend: str, dev: Any, dtype: str, *, exact: bool,
-              data: np.ndarray, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+def _block_fn(
+    b: Any, layout: Layout, backend: str, dev: Any, dtype: str, *, exact: bool, data: np.ndarray, threads: int
+) -> Callable[[np.ndarray], np.ndarray]:
     if backend == "torch":
         from medsr.engine.torch_backend import TorchBlockFn, prepare_model
 
@@ -176,7 +220,7 @@ def _denormalize_inplace(out: np.ndarray, norm: Any) -> None:
     for c in range(out.shape[0]):
         k = 0 if lo.size == 1 else c
         for i in range(0, n, step):
-            sl = out[c, i:i + step]
+            sl = out[c, i : i + step]
             sl *= np.float32(scale[k])
             sl += np.float32(lo[k])
 
@@ -192,20 +236,32 @@ def _mask(image: Image, mask: np.ndarray | str | None) -> np.ndarray | None:
         return foreground_mask(image)
     m = np.asarray(mask, dtype=bool)
     if m.shape != tuple(image.shape):
-        raise InvalidImageError(image.meta.source_path, f"mask shape {m.shape} differs from the image {image.shape}",
-                                "give a mask on the input grid")
+        raise InvalidImageError(
+            image.meta.source_path,
+            f"mask shape {m.shape} differs from the image {image.shape}",
+            "give a mask on the input grid",
+        )
     return m
 
 
 def _warn_domain(image: Image, meta: Any, path: str | None) -> None:
     if meta.modality and image.meta.modality not in meta.modality:
-        log.warning("bundle %s was trained on %s, the image is %s: results may be unreliable",
-                    path, "/".join(meta.modality), image.meta.modality)
+        log.warning(
+            "bundle %s was trained on %s, the image is %s: results may be unreliable",
+            path,
+            "/".join(meta.modality),
+            image.meta.modality,
+        )
     if meta.spacing_range_mm:
         axes = 2 if image.is_2d else 3
         for a in range(axes):
             lo, hi = meta.spacing_range_mm[a]
             s = float(image.spacing[a])
             if not lo - 1e-6 <= s <= hi + 1e-6:
-                log.warning("input spacing %.4g mm along axis %s lies outside the bundle's range %.4g-%.4g mm",
-                            s, "XYZ"[a], lo, hi)
+                log.warning(
+                    "input spacing %.4g mm along axis %s lies outside the bundle's range %.4g-%.4g mm",
+                    s,
+                    "XYZ"[a],
+                    lo,
+                    hi,
+                )

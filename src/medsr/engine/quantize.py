@@ -10,12 +10,13 @@ Example:
     >>> calib = [np.random.rand(1, 1, 64, 64).astype(np.float32) for _ in range(4)]  # doctest: +SKIP
     >>> quantize_onnx("fast_x2.onnx", "fast_x2.int8.onnx", calib)                     # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -32,9 +33,14 @@ class _Reader:
         return next(self._it, None)
 
 
-def quantize_onnx(src: str | os.PathLike[str] | bytes, dst: str | os.PathLike[str],
-                  calibration: Sequence[np.ndarray] | None = None, *, mode: str = "static",
-                  per_channel: bool = True) -> Path:
+def quantize_onnx(
+    src: str | os.PathLike[str] | bytes,
+    dst: str | os.PathLike[str],
+    calibration: Sequence[np.ndarray] | None = None,
+    *,
+    mode: str = "static",
+    per_channel: bool = True,
+) -> Path:
     """Write an int8 version of the ONNX model ``src`` to ``dst``.
 
     Args:
@@ -44,8 +50,7 @@ def quantize_onnx(src: str | os.PathLike[str] | bytes, dst: str | os.PathLike[st
         mode: ``"static"`` (QDQ, calibrated) or ``"dynamic"`` (weights only).
         per_channel: per-output-channel weight scales.
     """
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     out = Path(dst)
     with tempfile.TemporaryDirectory(prefix="medsr-q-") as tmp:
@@ -59,12 +64,22 @@ def quantize_onnx(src: str | os.PathLike[str] | bytes, dst: str | os.PathLike[st
             quantize_dynamic(str(prepped), str(out), weight_type=QuantType.QInt8, per_channel=per_channel)
         elif mode == "static":
             if not calibration:
-                raise ConfigError(None, "static int8 quantisation needs calibration inputs",
-                                  "pass a few representative tiles, or use mode='dynamic'")
+                raise ConfigError(
+                    None,
+                    "static int8 quantisation needs calibration inputs",
+                    "pass a few representative tiles, or use mode='dynamic'",
+                )
             name = _input_name(prepped)
-            quantize_static(str(prepped), str(out), _Reader(name, calibration), quant_format=QuantFormat.QDQ,
-                            per_channel=per_channel, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+            quantize_static(
+                str(prepped),
+                str(out),
+                _Reader(name, calibration),
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
         else:
             raise ConfigError(None, f"unknown quantisation mode {mode!r}", "use static or dynamic")
     return out
@@ -93,7 +108,7 @@ def calibration_tiles(data: np.ndarray, crop: Sequence[int], n: int = 8, seed: i
     tiles = []
     for _ in range(n):
         sl = []
-        for s, c in zip(data.shape[1:], crop):
+        for s, c in zip(data.shape[1:], crop, strict=False):
             t = min(int(c), int(s))
             a = int(rng.integers(0, s - t + 1))
             sl.append(slice(a, a + t))

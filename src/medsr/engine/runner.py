@@ -13,17 +13,18 @@ Example:
     >>> up.shape, bool(np.allclose(up, nearest_upsample(x, (2, 1))))
     ((1, 6, 4), True)
 """
+
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from medsr.errors import InvalidImageError
 from medsr.engine.blending import KINDS, block_weight
 from medsr.engine.stitch import Stitcher
 from medsr.engine.tiling import Block, TilePlan, plan_tiles
+from medsr.errors import InvalidImageError
 
 BlockFn = Callable[[np.ndarray], np.ndarray]
 Progress = Callable[[int, int], None]
@@ -41,18 +42,28 @@ def nearest_upsample(block: np.ndarray, scale: Sequence[int]) -> np.ndarray:
 def _check_output(y: np.ndarray, expected: tuple[int, ...], index: int) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != len(expected) + 1 or tuple(y.shape[1:]) != expected:
-        raise ValueError(f"block function returned shape {tuple(y.shape)} for block {index}; "
-                         f"expected (C, *{expected}) = input size times scale")
+        raise ValueError(
+            f"block function returned shape {tuple(y.shape)} for block {index}; "
+            f"expected (C, *{expected}) = input size times scale"
+        )
     return y
 
 
-def run_tiled(fn: BlockFn, data: np.ndarray, scale: Sequence[int] | int, *,
-              tile: int | None | Sequence[int | None] = None,
-              overlap: int | None | Sequence[int | None] = 0,
-              halo: int | None | Sequence[int | None] = 0, blend: str = "gaussian",
-              mask: np.ndarray | None = None, fill: BlockFn | None = None,
-              out: np.ndarray | str | os.PathLike[str] | None = None,
-              progress: Progress | None = None, size_multiple: int = 1) -> np.ndarray:
+def run_tiled(
+    fn: BlockFn,
+    data: np.ndarray,
+    scale: Sequence[int] | int,
+    *,
+    tile: int | None | Sequence[int | None] = None,
+    overlap: int | None | Sequence[int | None] = 0,
+    halo: int | None | Sequence[int | None] = 0,
+    blend: str = "gaussian",
+    mask: np.ndarray | None = None,
+    fill: BlockFn | None = None,
+    out: np.ndarray | str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+    size_multiple: int = 1,
+) -> np.ndarray:
     """Apply ``fn`` over tiles of ``data`` and return the stitched HR array.
 
     Args:
@@ -77,8 +88,11 @@ def run_tiled(fn: BlockFn, data: np.ndarray, scale: Sequence[int] | int, *,
     """
     arr = np.asarray(data)
     if arr.ndim not in (3, 4):
-        raise InvalidImageError(None, f"tiled input must be (C, X, Y[, Z]), got shape {arr.shape}",
-                                "give channels first with 2 or 3 spatial axes")
+        raise InvalidImageError(
+            None,
+            f"tiled input must be (C, X, Y[, Z]), got shape {arr.shape}",
+            "give channels first with 2 or 3 spatial axes",
+        )
     if blend not in KINDS:
         from medsr.errors import ConfigError
 
@@ -86,10 +100,16 @@ def run_tiled(fn: BlockFn, data: np.ndarray, scale: Sequence[int] | int, *,
     spatial = arr.shape[1:]
     plan = plan_tiles(spatial, scale, tile=tile, overlap=overlap, halo=halo, size_multiple=size_multiple)
     if mask is not None and tuple(np.shape(mask)) != tuple(spatial):
-        raise InvalidImageError(None, f"mask shape {np.shape(mask)} differs from the image {tuple(spatial)}",
-                                "give a mask on the input grid")
-    padded = np.pad(arr.astype(np.float32, copy=False), [(0, 0)] + plan.pad_width, mode="reflect") \
-        if any(sum(p) for p in plan.pad_width) else arr.astype(np.float32, copy=False)
+        raise InvalidImageError(
+            None,
+            f"mask shape {np.shape(mask)} differs from the image {tuple(spatial)}",
+            "give a mask on the input grid",
+        )
+    padded = (
+        np.pad(arr.astype(np.float32, copy=False), [(0, 0)] + plan.pad_width, mode="reflect")
+        if any(sum(p) for p in plan.pad_width)
+        else arr.astype(np.float32, copy=False)
+    )
     fill_fn = fill or (lambda b: nearest_upsample(b, plan.scale))
     weighted = not plan.disjoint
     weights: dict[tuple, np.ndarray] = {}
@@ -97,12 +117,13 @@ def run_tiled(fn: BlockFn, data: np.ndarray, scale: Sequence[int] | int, *,
     total = len(plan.blocks)
     for done, block in enumerate(plan.blocks, start=1):
         if mask is not None and not np.any(mask[block.core]):
-            core_out = tuple((s.stop - s.start) * f for s, f in zip(block.core, plan.scale))
-            y = _check_output(fill_fn(arr[(slice(None),) + block.core].astype(np.float32, copy=False)),
-                              core_out, block.index)
+            core_out = tuple((s.stop - s.start) * f for s, f in zip(block.core, plan.scale, strict=False))
+            y = _check_output(
+                fill_fn(arr[(slice(None),) + block.core].astype(np.float32, copy=False)), core_out, block.index
+            )
         else:
             x = np.ascontiguousarray(padded[(slice(None),) + block.src])
-            expected = tuple(n * f for n, f in zip(block.src_shape, plan.scale))
+            expected = tuple(n * f for n, f in zip(block.src_shape, plan.scale, strict=False))
             y = _check_output(fn(x), expected, block.index)[(slice(None),) + block.crop]
         if stitcher is None:
             stitcher = _make_stitcher(y.shape[0], plan.out_shape, out, weighted)
@@ -121,8 +142,9 @@ def _weight(plan: TilePlan, block: Block, blend: str, cache: dict[tuple, np.ndar
     return cache[key]
 
 
-def _make_stitcher(channels: int, shape: tuple[int, ...], out: np.ndarray | str | os.PathLike[str] | None,
-                   weighted: bool) -> Stitcher:
+def _make_stitcher(
+    channels: int, shape: tuple[int, ...], out: np.ndarray | str | os.PathLike[str] | None, weighted: bool
+) -> Stitcher:
     if out is None:
         return Stitcher(channels, shape, weighted=weighted)
     if isinstance(out, np.ndarray):

@@ -14,13 +14,14 @@ Example:
     >>> s.finalize().tolist()
     [[1.0, 2.0, 2.0, 3.0]]
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -29,8 +30,9 @@ from medsr.errors import OutputError
 log = logging.getLogger(__name__)
 
 
-def temp_memmap(folder: str | os.PathLike[str], shape: Sequence[int], dtype: np.dtype | type = np.float32,
-                prefix: str = "medsr-") -> np.memmap:
+def temp_memmap(
+    folder: str | os.PathLike[str], shape: Sequence[int], dtype: np.dtype | type = np.float32, prefix: str = "medsr-"
+) -> np.memmap:
     """A zero-filled ``np.memmap`` in ``folder``; the file is unlinked at once where possible."""
     d = Path(folder)
     if not d.is_dir():
@@ -41,8 +43,9 @@ def temp_memmap(folder: str | os.PathLike[str], shape: Sequence[int], dtype: np.
         arr = np.memmap(name, dtype=dtype, mode="w+", shape=tuple(int(s) for s in shape))
     except OSError as exc:
         os.unlink(name)
-        raise OutputError(d, f"cannot create a {tuple(shape)} memory map ({exc})",
-                          "free disk space or choose another folder") from None
+        raise OutputError(
+            d, f"cannot create a {tuple(shape)} memory map ({exc})", "free disk space or choose another folder"
+        ) from None
     try:
         os.unlink(name)  # the mapping keeps the data alive; nothing is left on disk
     except OSError:  # e.g. Windows: the file stays until the array is released
@@ -61,13 +64,23 @@ class Stitcher:
         weighted: False when blocks never overlap (write instead of blend).
     """
 
-    def __init__(self, channels: int, shape: Sequence[int], *, out: np.ndarray | None = None,
-                 folder: str | os.PathLike[str] | None = None, weighted: bool = True) -> None:
+    def __init__(
+        self,
+        channels: int,
+        shape: Sequence[int],
+        *,
+        out: np.ndarray | None = None,
+        folder: str | os.PathLike[str] | None = None,
+        weighted: bool = True,
+    ) -> None:
         full = (int(channels), *(int(s) for s in shape))
         if out is not None:
             if tuple(out.shape) != full:
-                raise OutputError(None, f"output array has shape {tuple(out.shape)}, expected {full}",
-                                  "allocate (C, *input_shape*scale)")
+                raise OutputError(
+                    None,
+                    f"output array has shape {tuple(out.shape)}, expected {full}",
+                    "allocate (C, *input_shape*scale)",
+                )
             out[...] = 0
             self.out = out
         elif folder is not None:
@@ -95,9 +108,9 @@ class Stitcher:
             n = self.out.shape[1]
             step = max(1, int(2**24 // max(1, int(np.prod(self.out.shape[2:])))))
             for i in range(0, n, step):
-                w = self.wsum[i:i + step]
+                w = self.wsum[i : i + step]
                 safe = np.where(w > 0, w, 1.0).astype(np.float32)
-                self.out[:, i:i + step] /= safe
+                self.out[:, i : i + step] /= safe
             self.wsum = None
         if isinstance(self.out, np.memmap):
             self.out.flush()

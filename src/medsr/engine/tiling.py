@@ -16,15 +16,17 @@ Example:
     >>> plan.blocks[0].src, plan.blocks[0].out, plan.out_shape
     ((slice(0, 8, None), slice(0, 11, None)), (slice(0, 4, None), slice(0, 28, None)), (10, 28))
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
-from typing import Sequence
 
 import numpy as np
 
 from medsr.errors import ConfigError
+
 
 def per_axis(value: int | None | Sequence[int | None], ndim: int, name: str) -> tuple[int | None, ...]:
     """Broadcast an int/None or a sequence to one value per axis."""
@@ -32,8 +34,11 @@ def per_axis(value: int | None | Sequence[int | None], ndim: int, name: str) -> 
         return (None if value is None else int(value),) * ndim
     vals = tuple(None if v is None else int(v) for v in value)
     if len(vals) != ndim:
-        raise ConfigError(None, f"{name} {list(vals)} has {len(vals)} values for {ndim} axes",
-                          f"give one {name} per spatial axis, or a single value")
+        raise ConfigError(
+            None,
+            f"{name} {list(vals)} has {len(vals)} values for {ndim} axes",
+            f"give one {name} per spatial axis, or a single value",
+        )
     return vals
 
 
@@ -81,19 +86,19 @@ class TilePlan:
 
     @property
     def out_shape(self) -> tuple[int, ...]:
-        return tuple(n * f for n, f in zip(self.shape, self.scale))
+        return tuple(n * f for n, f in zip(self.shape, self.scale, strict=False))
 
     @property
     def pad_width(self) -> list[tuple[int, int]]:
         """``np.pad`` widths for the spatial axes: halo before, halo + extra after."""
-        return [(h, h + e) for h, e in zip(self.halo, self.extra)]
+        return [(h, h + e) for h, e in zip(self.halo, self.extra, strict=False)]
 
     @property
     def disjoint(self) -> bool:
         """True when no two cores overlap (outputs can be written without blending)."""
-        for a, n in enumerate(self.shape):
+        for a, _n in enumerate(self.shape):
             starts = sorted({b.core[a].start for b in self.blocks})
-            if any(s1 - s0 < self.tile[a] for s0, s1 in zip(starts, starts[1:])):
+            if any(s1 - s0 < self.tile[a] for s0, s1 in zip(starts, starts[1:], strict=False)):
                 return False
         return True
 
@@ -106,10 +111,15 @@ def _starts(n: int, t: int, o: int) -> list[int]:
     return starts + [n - t]
 
 
-def plan_tiles(shape: Sequence[int], scale: Sequence[int] | int, *,
-               tile: int | None | Sequence[int | None] = None,
-               overlap: int | None | Sequence[int | None] = 0,
-               halo: int | None | Sequence[int | None] = 0, size_multiple: int = 1) -> TilePlan:
+def plan_tiles(
+    shape: Sequence[int],
+    scale: Sequence[int] | int,
+    *,
+    tile: int | None | Sequence[int | None] = None,
+    overlap: int | None | Sequence[int | None] = 0,
+    halo: int | None | Sequence[int | None] = 0,
+    size_multiple: int = 1,
+) -> TilePlan:
     """Blocks covering an LR array of spatial ``shape`` exactly, for output ``shape × scale``.
 
     Args:
@@ -128,21 +138,33 @@ def plan_tiles(shape: Sequence[int], scale: Sequence[int] | int, *,
     sc = per_axis(scale, nd, "scale")
     if any(f is None or f < 1 for f in sc):
         raise ConfigError(None, f"scale {list(sc)} must be integers >= 1", "use factors such as 1 1 4")
-    tl = tuple(n if t is None else min(int(t), n) for t, n in zip(per_axis(tile, nd, "tile"), shp))
+    tl = tuple(n if t is None else min(int(t), n) for t, n in zip(per_axis(tile, nd, "tile"), shp, strict=False))
     ov = tuple(0 if o is None else int(o) for o in per_axis(overlap, nd, "overlap"))
     ha = tuple(0 if h is None else int(h) for h in per_axis(halo, nd, "halo"))
     if any(t < 1 for t in tl) or any(o < 0 for o in ov) or any(h < 0 for h in ha) or size_multiple < 1:
-        raise ConfigError(None, f"tile {list(tl)}, overlap {list(ov)}, halo {list(ha)} and size multiple "
-                          f"{size_multiple} must be positive", "use e.g. --tile 128 --overlap 16")
-    ov = tuple(min(o, t - 1) if t < n else 0 for o, t, n in zip(ov, tl, shp))
-    extra = tuple((-(t + 2 * h)) % size_multiple for t, h in zip(tl, ha))
-    axes = [_starts(n, t, o) for n, t, o in zip(shp, tl, ov)]
+        raise ConfigError(
+            None,
+            f"tile {list(tl)}, overlap {list(ov)}, halo {list(ha)} and size multiple {size_multiple} must be positive",
+            "use e.g. --tile 128 --overlap 16",
+        )
+    ov = tuple(min(o, t - 1) if t < n else 0 for o, t, n in zip(ov, tl, shp, strict=False))
+    extra = tuple((-(t + 2 * h)) % size_multiple for t, h in zip(tl, ha, strict=False))
+    axes = [_starts(n, t, o) for n, t, o in zip(shp, tl, ov, strict=False)]
     blocks = []
     for i, starts in enumerate(product(*axes)):
-        core = tuple(slice(s, s + t) for s, t in zip(starts, tl))
-        src = tuple(slice(s, s + t + 2 * h + e) for s, t, h, e in zip(starts, tl, ha, extra))
-        out = tuple(slice(s * f, (s + t) * f) for s, t, f in zip(starts, tl, sc))
-        crop = tuple(slice(h * f, (h + t) * f) for t, h, f in zip(tl, ha, sc))
-        blocks.append(Block(i, core, src, out, crop,
-                            tuple(s == 0 for s in starts), tuple(s + t == n for s, t, n in zip(starts, tl, shp))))
+        core = tuple(slice(s, s + t) for s, t in zip(starts, tl, strict=False))
+        src = tuple(slice(s, s + t + 2 * h + e) for s, t, h, e in zip(starts, tl, ha, extra, strict=False))
+        out = tuple(slice(s * f, (s + t) * f) for s, t, f in zip(starts, tl, sc, strict=False))
+        crop = tuple(slice(h * f, (h + t) * f) for t, h, f in zip(tl, ha, sc, strict=False))
+        blocks.append(
+            Block(
+                i,
+                core,
+                src,
+                out,
+                crop,
+                tuple(s == 0 for s in starts),
+                tuple(s + t == n for s, t, n in zip(starts, tl, shp, strict=False)),
+            )
+        )
     return TilePlan(shp, tuple(int(f) for f in sc), tl, ov, ha, extra, tuple(blocks))  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ Example:
     >>> fn(np.zeros((1, 8, 8, 1), np.float32)).shape
     (1, 16, 16, 1)
 """
+
 from __future__ import annotations
 
 import copy
@@ -58,8 +59,9 @@ def bake_tied_weights(model: Any) -> Any:
     return model
 
 
-def prepare_model(model: Any, *, device: str | Any = "cpu", channels_last: bool = True,
-                  zero_padding: bool = False) -> Any:
+def prepare_model(
+    model: Any, *, device: str | Any = "cpu", channels_last: bool = True, zero_padding: bool = False
+) -> Any:
     """A deep copy of ``model`` ready for inference on ``device`` (the original is untouched)."""
     dev = resolve_device(device)
     m = copy.deepcopy(model).eval().to(dev)
@@ -92,8 +94,7 @@ class TorchBlockFn:
         dtype: ``"float32"`` or ``"bfloat16"`` (autocast).
     """
 
-    def __init__(self, model: Any, *, layout: Layout, device: str | Any = "cpu",
-                 dtype: str = "float32") -> None:
+    def __init__(self, model: Any, *, layout: Layout, device: str | Any = "cpu", dtype: str = "float32") -> None:
         self.model = model
         self.layout = layout
         self.device = resolve_device(device)

@@ -16,6 +16,7 @@ Example:
     >>> read(out).spacing.tolist()
     [0.5, 0.5, 2.0]
 """
+
 from __future__ import annotations
 
 import logging
@@ -105,8 +106,11 @@ def read(path: str | Path, series: str | int | None = None, *, check: bool = Tru
         raise ReadError(p, "not enough memory to read it", "free memory or crop the image first") from None
     except Exception as exc:  # a third-party failure on bad content: never let a traceback out
         logger.debug("reading %s failed", p, exc_info=True)
-        raise ReadError(p, f"could not be read ({_first_line(exc)})",
-                        "check that the file is complete and not corrupt, or re-export it") from None
+        raise ReadError(
+            p,
+            f"could not be read ({_first_line(exc)})",
+            "check that the file is complete and not corrupt, or re-export it",
+        ) from None
 
 
 def _companion(path: Path) -> list[Path]:
@@ -138,8 +142,9 @@ def _check_outputs(image: Image, out: Path, fmt: str, overwrite: bool, side: Pat
         check_dicom_source(image, out)
 
 
-def _write_one(image: Image, tmp: Path, fmt: str, dtype: str, sidecar: dict[str, Any] | None
-               ) -> tuple[str, dict[str, Any]]:
+def _write_one(
+    image: Image, tmp: Path, fmt: str, dtype: str, sidecar: dict[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
     """Write into the staged path; returns the dtype name used and facts for the sidecar."""
     if fmt == "dicom":
         from medsr.io.dicom_write import write_dicom_series
@@ -157,8 +162,15 @@ def _write_one(image: Image, tmp: Path, fmt: str, dtype: str, sidecar: dict[str,
     return np_dtype.name, {}
 
 
-def write(image: Image, path: str | Path, *, dtype: str = "float32", overwrite: bool = False,
-          sidecar: dict[str, Any] | None = None, format: str | None = None) -> Path:
+def write(
+    image: Image,
+    path: str | Path,
+    *,
+    dtype: str = "float32",
+    overwrite: bool = False,
+    sidecar: dict[str, Any] | None = None,
+    format: str | None = None,
+) -> Path:
     """Write ``image`` atomically; returns the absolute output path.
 
     Args:
@@ -201,8 +213,9 @@ def write(image: Image, path: str | Path, *, dtype: str = "float32", overwrite: 
         raise
     except Exception as exc:  # SimpleITK/pydicom/OS failure: the staging is already cleaned up
         logger.debug("writing %s failed", out, exc_info=True)
-        raise OutputError(out, f"could not be written ({_first_line(exc)})",
-                          "check free space and permissions of the output folder") from None
+        raise OutputError(
+            out, f"could not be written ({_first_line(exc)})", "check free space and permissions of the output folder"
+        ) from None
     logger.info("wrote %s (%s, %s)", out, fmt, used)
     return out
 

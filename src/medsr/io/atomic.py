@@ -13,15 +13,16 @@ Example:
     >>> (folder / "a.txt").read_text(), sorted(p.name for p in folder.iterdir())
     ('done', ['a.txt'])
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import secrets
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Iterable
 
 from medsr.errors import OutputError
 
@@ -70,9 +71,11 @@ class Staging:
         except OSError as exc:
             self._rollback(done)
             self.abort()
-            raise OutputError(self._tmpdirs[0][1] if self._tmpdirs else None,
-                              f"could not move the output into place ({exc})",
-                              "check free space and permissions of the output folder") from None
+            raise OutputError(
+                self._tmpdirs[0][1] if self._tmpdirs else None,
+                f"could not move the output into place ({exc})",
+                "check free space and permissions of the output folder",
+            ) from None
         self.abort()  # removes the now empty temporary folders and any replaced backups
 
     @staticmethod
@@ -107,11 +110,12 @@ class Staging:
             shutil.rmtree(tmpdir, ignore_errors=True)
         self._tmpdirs.clear()
 
-    def __enter__(self) -> "Staging":
+    def __enter__(self) -> Staging:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is None:
             self.commit()
         else:
@@ -131,13 +135,17 @@ def check_not_input(out: Path, sources: Iterable[str | Path], source_folder: str
     target = out.resolve()
     folder = Path(source_folder).resolve() if source_folder else None
     if folder is not None and (_is_within(target, folder) or _is_within(folder, target)):
-        raise OutputError(out, f"the output lies in or contains the input DICOM folder {folder}",
-                          "write to a different folder")
+        raise OutputError(
+            out, f"the output lies in or contains the input DICOM folder {folder}", "write to a different folder"
+        )
     for src in sources:
         s = Path(src).resolve()
         if _is_within(s, target):
-            raise OutputError(out, f"the output would overwrite the input {s}",
-                              "choose another output name; inputs are never overwritten")
+            raise OutputError(
+                out,
+                f"the output would overwrite the input {s}",
+                "choose another output name; inputs are never overwritten",
+            )
 
 
 def check_destination(out: Path, *, overwrite: bool, is_dir: bool = False) -> None:
@@ -155,15 +163,16 @@ def check_destination(out: Path, *, overwrite: bool, is_dir: bool = False) -> No
     if not (out.exists() or out.is_symlink()):
         return
     if not overwrite:
-        raise OutputError(out, "the output already exists",
-                          "choose another name or pass --overwrite (overwrite=True)")
+        raise OutputError(out, "the output already exists", "choose another name or pass --overwrite (overwrite=True)")
     if out.is_dir() and not is_dir:
-        raise OutputError(out, "a folder with this name exists and the output is a file",
-                          "choose another output name")
+        raise OutputError(out, "a folder with this name exists and the output is a file", "choose another output name")
     if is_dir and not out.is_dir():
-        raise OutputError(out, "a file with this name exists and the output is a DICOM folder",
-                          "choose another output name")
+        raise OutputError(
+            out, "a file with this name exists and the output is a DICOM folder", "choose another output name"
+        )
     if is_dir and any(p.is_dir() for p in out.iterdir()):
-        raise OutputError(out, "the existing folder holds sub-folders; medsr only replaces "
-                               "a folder of files it could have written",
-                          "choose another output folder")
+        raise OutputError(
+            out,
+            "the existing folder holds sub-folders; medsr only replaces a folder of files it could have written",
+            "choose another output folder",
+        )

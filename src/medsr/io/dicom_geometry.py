@@ -16,12 +16,14 @@ Example:
     >>> slice_normal(row, col).round(3).tolist()
     [0.0, -0.134, 0.991]
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,8 +38,16 @@ NONUNIFORM = 1e-3
 #: shear of the stack (degrees between the slice normal and the line of positions) that is reported
 TILT_DEG = 0.5
 
-_LETTERS = {"L": (1, 0, 0), "R": (-1, 0, 0), "P": (0, 1, 0), "A": (0, -1, 0), "H": (0, 0, 1),
-            "S": (0, 0, 1), "F": (0, 0, -1), "I": (0, 0, -1)}
+_LETTERS = {
+    "L": (1, 0, 0),
+    "R": (-1, 0, 0),
+    "P": (0, 1, 0),
+    "A": (0, -1, 0),
+    "H": (0, 0, 1),
+    "S": (0, 0, 1),
+    "F": (0, 0, -1),
+    "I": (0, 0, -1),
+}
 
 
 @dataclass
@@ -76,8 +86,7 @@ def _patient_orientation(value: Any) -> np.ndarray | None:
     return np.column_stack([cols[0], cols[1], _unit(normal)])
 
 
-def in_plane_spacing(pixel_spacing: tuple[float, float] | None, ds: Any,
-                     path: Path) -> tuple[float, float, str]:
+def in_plane_spacing(pixel_spacing: tuple[float, float] | None, ds: Any, path: Path) -> tuple[float, float, str]:
     """``(x, y, source)`` spacing in mm; source is ``PixelSpacing``, ``ImagerPixelSpacing`` or ``assumed``."""
     if pixel_spacing is not None and min(pixel_spacing) > 0:
         return float(pixel_spacing[1]), float(pixel_spacing[0]), "PixelSpacing"
@@ -88,8 +97,11 @@ def in_plane_spacing(pixel_spacing: tuple[float, float] | None, ds: Any,
             return xs, ys, "ImagerPixelSpacing"
     except (TypeError, ValueError):
         pass
-    logger.warning("%s: PixelSpacing is missing or 0 and there is no ImagerPixelSpacing; "
-                   "assuming 1 mm pixels (sizes in mm are unknown)", path)
+    logger.warning(
+        "%s: PixelSpacing is missing or 0 and there is no ImagerPixelSpacing; "
+        "assuming 1 mm pixels (sizes in mm are unknown)",
+        path,
+    )
     return 1.0, 1.0, "assumed"
 
 
@@ -108,23 +120,41 @@ def _check_steps(steps: np.ndarray, mean: float, path: Path) -> float:
     """The largest deviation (mm) of a step from the mean; raises on duplicates or gaps."""
     if np.any(steps < 1e-4 * max(mean, 1.0)):
         dup = int(np.count_nonzero(steps < 1e-4 * max(mean, 1.0)))
-        raise GeometryError(path, f"{dup} slices share a position with another slice (duplicates, "
-                                  "or several volumes such as echoes or time points in one series)",
-                            "split the series into single volumes or remove the duplicated files")
+        raise GeometryError(
+            path,
+            f"{dup} slices share a position with another slice (duplicates, "
+            "or several volumes such as echoes or time points in one series)",
+            "split the series into single volumes or remove the duplicated files",
+        )
     dev = float(np.max(np.abs(steps - mean)))
     if dev > IRREGULAR * mean:
-        raise GeometryError(path, f"slice positions are irregular: steps from {steps.min():.4g} to "
-                                  f"{steps.max():.4g} mm around a mean of {mean:.4g} mm (missing slices?)",
-                            "check that the series is complete, or resample it to a regular grid first")
+        raise GeometryError(
+            path,
+            f"slice positions are irregular: steps from {steps.min():.4g} to "
+            f"{steps.max():.4g} mm around a mean of {mean:.4g} mm (missing slices?)",
+            "check that the series is complete, or resample it to a regular grid first",
+        )
     if dev > NONUNIFORM * mean:
-        logger.warning("%s: slice spacing is not quite uniform (steps %.4g to %.4g mm, up to %.3g mm from "
-                       "the mean); using the mean spacing %.6g mm", path, steps.min(), steps.max(), dev, mean)
+        logger.warning(
+            "%s: slice spacing is not quite uniform (steps %.4g to %.4g mm, up to %.3g mm from "
+            "the mean); using the mean spacing %.6g mm",
+            path,
+            steps.min(),
+            steps.max(),
+            dev,
+            mean,
+        )
     return dev
 
 
-def stack_geometry(positions: Sequence[np.ndarray | None], orientations: Sequence[np.ndarray | None],
-                   xy_spacing: tuple[float, float], thickness: float | None, ds: Any,
-                   path: Path) -> StackGeometry:
+def stack_geometry(
+    positions: Sequence[np.ndarray | None],
+    orientations: Sequence[np.ndarray | None],
+    xy_spacing: tuple[float, float],
+    thickness: float | None,
+    ds: Any,
+    path: Path,
+) -> StackGeometry:
     """Sort planes and derive the grid (see the module docstring).
 
     Raises:
@@ -133,8 +163,11 @@ def stack_geometry(positions: Sequence[np.ndarray | None], orientations: Sequenc
     n = len(positions)
     oris = [o for o in orientations if o is not None]
     if oris and any(np.max(np.abs(o - oris[0])) > 1e-4 for o in oris):
-        raise GeometryError(path, "the slices have different ImageOrientationPatient values",
-                            "split the series by orientation (e.g. localizers) and read one stack")
+        raise GeometryError(
+            path,
+            "the slices have different ImageOrientationPatient values",
+            "split the series by orientation (e.g. localizers) and read one stack",
+        )
     facts: dict[str, Any] = {}
     if oris:
         row, col = _unit(oris[0][:3]), _unit(oris[0][3:])
@@ -155,8 +188,12 @@ def stack_geometry(positions: Sequence[np.ndarray | None], orientations: Sequenc
         shift = np.linalg.norm(drift[-1] - drift[0])
         tilt = float(np.degrees(np.arctan2(shift, sorted_along[-1] - sorted_along[0])))
         if tilt > TILT_DEG:
-            logger.warning("%s: the slices are sheared by %.2f° along the stack (gantry tilt?); the grid "
-                           "keeps the slice normal, so positions are approximate", path, tilt)
+            logger.warning(
+                "%s: the slices are sheared by %.2f° along the stack (gantry tilt?); the grid "
+                "keeps the slice normal, so positions are approximate",
+                path,
+                tilt,
+            )
         facts["shear_deg"] = tilt
         return StackGeometry(order, (*xy_spacing, mean), pos[order[0]], direction, facts)
     z, assumed = _single_z_spacing(ds, thickness)
@@ -164,5 +201,4 @@ def stack_geometry(positions: Sequence[np.ndarray | None], orientations: Sequenc
         logger.warning("%s: %d frames without positions or spacing; assuming 1 mm between them", path, n)
     facts["z_spacing_assumed"] = bool(n > 1 and assumed)
     origin = positions[0] if positions and positions[0] is not None else np.zeros(3)
-    return StackGeometry(list(range(n)), (*xy_spacing, z), np.asarray(origin, dtype=np.float64),
-                         direction, facts)
+    return StackGeometry(list(range(n)), (*xy_spacing, z), np.asarray(origin, dtype=np.float64), direction, facts)

@@ -13,6 +13,7 @@ Each frame becomes a :class:`Plane` of shape ``(rows, columns, samples)`` with i
 ImagePositionPatient, ImageOrientationPatient, PixelSpacing (row, column) and SliceThickness
 when the data set gives them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -83,7 +84,8 @@ def _frame_tags(ds: Any, index: int) -> dict[str, Any]:
     src = pvt if pvt is not None and "RescaleSlope" in pvt else ds
     return {
         # without per-frame positions only the first frame is placed (legacy multi-frame)
-        "position": _floats(pos.get("ImagePositionPatient"), 3) if pos is not None
+        "position": _floats(pos.get("ImagePositionPatient"), 3)
+        if pos is not None
         else (_floats(ds.get("ImagePositionPatient"), 3) if index == 0 else None),
         "orientation": _floats((ori if ori is not None else ds).get("ImageOrientationPatient"), 6),
         "pixel_spacing": None if spacing is None else (float(spacing[0]), float(spacing[1])),
@@ -103,9 +105,12 @@ def _decode(ds: Any, path: Path) -> np.ndarray:
         syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         name = getattr(syntax, "name", str(syntax))
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        remedy = ("install the pylibjpeg plugins (pylibjpeg-libjpeg, -openjpeg, -rle) or decompress "
-                  "the file first (e.g. gdcmconv --raw)" if getattr(syntax, "is_compressed", False)
-                  else "the file may be truncated or corrupt; re-export it")
+        remedy = (
+            "install the pylibjpeg plugins (pylibjpeg-libjpeg, -openjpeg, -rle) or decompress "
+            "the file first (e.g. gdcmconv --raw)"
+            if getattr(syntax, "is_compressed", False)
+            else "the file may be truncated or corrupt; re-export it"
+        )
         raise ReadError(path, f"could not decode the pixel data ({name}): {first}", remedy) from None
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -114,8 +119,11 @@ def _decode(ds: Any, path: Path) -> np.ndarray:
     if frames == 1 or arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4 or 0 in arr.shape:
-        raise InvalidImageError(path, f"decoded pixel array has an unexpected shape {arr.shape}",
-                                "check the file's Rows, Columns, NumberOfFrames and SamplesPerPixel")
+        raise InvalidImageError(
+            path,
+            f"decoded pixel array has an unexpected shape {arr.shape}",
+            "check the file's Rows, Columns, NumberOfFrames and SamplesPerPixel",
+        )
     return arr
 
 
@@ -171,9 +179,17 @@ def decode_planes(ds: Any, path: Path) -> tuple[list[Plane], dict[str, Any]]:
         values = _grey_values(ds, arr, tags, photometric)
     else:
         values = arr.astype(np.float32)  # RGB (YBR already converted by pydicom)
-    planes = [Plane(values[i], t["position"], t["orientation"], t["pixel_spacing"], t["thickness"],
-                    t["slope"], t["intercept"]) for i, t in enumerate(tags)]
-    facts = {"photometric": photometric, "inverted": photometric == "MONOCHROME1",
-             "stored_dtype": stored_dtype, "rgb": values.shape[-1] == 3,
-             "number_of_frames": int(arr.shape[0])}
+    planes = [
+        Plane(
+            values[i], t["position"], t["orientation"], t["pixel_spacing"], t["thickness"], t["slope"], t["intercept"]
+        )
+        for i, t in enumerate(tags)
+    ]
+    facts = {
+        "photometric": photometric,
+        "inverted": photometric == "MONOCHROME1",
+        "stored_dtype": stored_dtype,
+        "rgb": values.shape[-1] == 3,
+        "number_of_frames": int(arr.shape[0]),
+    }
     return planes, facts

@@ -23,11 +23,13 @@ Example:
     >>> img.shape, img.meta.slice_thickness  # doctest: +SKIP
     ((256, 256, 20), 5.0)
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -64,13 +66,28 @@ def _dcmread(path: Path) -> Any:
     try:
         with open(path, "rb") as fh:
             ds = read_partial(fh, stop_when=_stop_after_pixels(), force=kind != "dicom")
-    except (InvalidDicomError, OSError, ValueError, KeyError, TypeError, EOFError, AttributeError,
-            IndexError, OverflowError) as exc:
-        raise ReadError(path, f"not a readable DICOM file ({type(exc).__name__})",
-                        "check that the file is complete and really DICOM") from None
+    except (
+        InvalidDicomError,
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        EOFError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+    ) as exc:
+        raise ReadError(
+            path,
+            f"not a readable DICOM file ({type(exc).__name__})",
+            "check that the file is complete and really DICOM",
+        ) from None
     if "Rows" not in ds or "Columns" not in ds:
-        raise ReadError(path, "not a DICOM image (no DICM marker or no Rows/Columns/pixel data)",
-                        "give a DICOM image file or a folder of them")
+        raise ReadError(
+            path,
+            "not a DICOM image (no DICM marker or no Rows/Columns/pixel data)",
+            "give a DICOM image file or a folder of them",
+        )
     _ensure_transfer_syntax(ds)
     return ds
 
@@ -127,9 +144,11 @@ def _planes(paths: list[Path]) -> tuple[list[Plane], list[int], Any, dict[str, A
         if first is None:
             first, facts = ds, got_facts
         elif got[0].pixels.shape != planes[0].pixels.shape:
-            raise ReadError(path, f"image size {got[0].pixels.shape[:2]} differs from "
-                                  f"{planes[0].pixels.shape[:2]} in the same series",
-                            "select files of one size (the series may mix localizers)")
+            raise ReadError(
+                path,
+                f"image size {got[0].pixels.shape[:2]} differs from {planes[0].pixels.shape[:2]} in the same series",
+                "select files of one size (the series may mix localizers)",
+            )
         planes.extend(got)
         owner.extend([i] * len(got))
     return planes, owner, first, facts
@@ -144,13 +163,17 @@ def _header(ds: Any, files: list[str], folder: Path | None, facts: dict[str, Any
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     number = ds.get("SeriesNumber")
     return {
-        "format": "dicom", "files": files, "source_folder": str(folder) if folder else None,
+        "format": "dicom",
+        "files": files,
+        "source_folder": str(folder) if folder else None,
         "study_instance_uid": _str(ds, "StudyInstanceUID"),
         "series_instance_uid": _str(ds, "SeriesInstanceUID"),
         "frame_of_reference_uid": _str(ds, "FrameOfReferenceUID"),
-        "sop_class_uid": _str(ds, "SOPClassUID"), "series_description": _str(ds, "SeriesDescription"),
+        "sop_class_uid": _str(ds, "SOPClassUID"),
+        "series_description": _str(ds, "SeriesDescription"),
         "series_number": int(number) if number not in (None, "") else None,
-        "modality": _str(ds, "Modality"), "transfer_syntax": str(syntax) if syntax else "",
+        "modality": _str(ds, "Modality"),
+        "transfer_syntax": str(syntax) if syntax else "",
         **facts,
     }
 
@@ -159,8 +182,9 @@ def read_planes(paths: list[Path], where: Path, folder: Path | None) -> Image:
     """Stack the frames of ``paths`` (one series) into an Image; ``where`` names it in errors."""
     planes, owner, ds, facts = _planes(paths)
     sx, sy, spacing_from = in_plane_spacing(planes[0].pixel_spacing, ds, where)
-    geo = stack_geometry([p.position for p in planes], [p.orientation for p in planes], (sx, sy),
-                         planes[0].thickness, ds, where)
+    geo = stack_geometry(
+        [p.position for p in planes], [p.orientation for p in planes], (sx, sy), planes[0].thickness, ds, where
+    )
     stack = np.stack([planes[i].pixels for i in geo.order])  # (Z, rows, columns, samples)
     data = np.ascontiguousarray(stack.transpose(3, 2, 1, 0), dtype=np.float32)  # (C, X, Y, Z)
     files: list[str] = []
@@ -168,17 +192,26 @@ def read_planes(paths: list[Path], where: Path, folder: Path | None) -> Image:
         name = str(paths[owner[i]].resolve())
         if name not in files:
             files.append(name)
-    facts.update(geo.facts, pixel_spacing_from=spacing_from, spacing_assumed=spacing_from == "assumed",
-                 source_spacing=[float(s) for s in geo.spacing],
-                 rescale_slope=planes[0].slope, rescale_intercept=planes[0].intercept)
+    facts.update(
+        geo.facts,
+        pixel_spacing_from=spacing_from,
+        spacing_assumed=spacing_from == "assumed",
+        source_spacing=[float(s) for s in geo.spacing],
+        rescale_slope=planes[0].slope,
+        rescale_intercept=planes[0].intercept,
+    )
     thickness = planes[0].thickness
-    meta = ImageMeta(modality=_str(ds, "Modality") or "OT", units=_units(ds) if data.shape[0] == 1 else "a.u.",
-                     slice_thickness=thickness if thickness and thickness > 0 else None,
-                     source_format="dicom-series" if folder else "dicom",
-                     source_path=str(folder or paths[0].resolve()),
-                     source_dtype=_value_dtype(data, facts["stored_dtype"]),
-                     spatial_dims=2 if len(planes) == 1 else 3, rgb=bool(facts.get("rgb")),
-                     header=_header(ds, files, folder, facts))
+    meta = ImageMeta(
+        modality=_str(ds, "Modality") or "OT",
+        units=_units(ds) if data.shape[0] == 1 else "a.u.",
+        slice_thickness=thickness if thickness and thickness > 0 else None,
+        source_format="dicom-series" if folder else "dicom",
+        source_path=str(folder or paths[0].resolve()),
+        source_dtype=_value_dtype(data, facts["stored_dtype"]),
+        spatial_dims=2 if len(planes) == 1 else 3,
+        rgb=bool(facts.get("rgb")),
+        header=_header(ds, files, folder, facts),
+    )
     try:
         return Image(data, geo.spacing, geo.origin, geo.direction, meta)
     except GeometryError as exc:
@@ -192,8 +225,9 @@ def _check_file_series(path: Path, series: str | int | None) -> None:
 
     uid = str(pydicom.dcmread(path, stop_before_pixels=True, force=True).get("SeriesInstanceUID", ""))
     if str(series).strip() != uid:
-        raise SeriesSelectionError(path, f"a single file holds one series ([0] {uid}), not {series!r}",
-                                   "omit --series or pass 0")
+        raise SeriesSelectionError(
+            path, f"a single file holds one series ([0] {uid}), not {series!r}", "omit --series or pass 0"
+        )
 
 
 def read_dicom(path: Path, series: str | int | None = None) -> Image:

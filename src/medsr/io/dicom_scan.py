@@ -11,6 +11,7 @@ Example:
     >>> [(s.uid, s.n_files) for s in list_series("study/")]  # doctest: +SKIP
     [('1.2.840…', 20)]
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,9 +55,16 @@ class SeriesInfo:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able summary without the file list."""
-        return {"uid": self.uid, "description": self.description, "modality": self.modality,
-                "n_files": self.n_files, "rows": self.rows, "columns": self.columns,
-                "number": self.number, "n_frames": self.n_frames}
+        return {
+            "uid": self.uid,
+            "description": self.description,
+            "modality": self.modality,
+            "n_files": self.n_files,
+            "rows": self.rows,
+            "columns": self.columns,
+            "number": self.number,
+            "n_frames": self.n_frames,
+        }
 
     def summary(self, index: int) -> str:
         desc = f" '{self.description}'" if self.description else ""
@@ -109,12 +117,18 @@ def _info(uid: str, items: list[tuple[Path, Any]]) -> SeriesInfo:
         number = int(number) if number not in (None, "") else None
     except (TypeError, ValueError):
         number = None
-    return SeriesInfo(uid=uid, description=str(ds.get("SeriesDescription", "") or ""),
-                      modality=str(ds.get("Modality", "") or ""), n_files=len(items),
-                      rows=int(ds.Rows), columns=int(ds.Columns),
-                      files=[str(p) for p, _ in items], number=number,
-                      study_uid=str(ds.get("StudyInstanceUID", "") or ""),
-                      n_frames=int(ds.get("NumberOfFrames", 1) or 1))
+    return SeriesInfo(
+        uid=uid,
+        description=str(ds.get("SeriesDescription", "") or ""),
+        modality=str(ds.get("Modality", "") or ""),
+        n_files=len(items),
+        rows=int(ds.Rows),
+        columns=int(ds.Columns),
+        files=[str(p) for p, _ in items],
+        number=number,
+        study_uid=str(ds.get("StudyInstanceUID", "") or ""),
+        n_frames=int(ds.get("NumberOfFrames", 1) or 1),
+    )
 
 
 def scan_folder(folder: Path) -> list[SeriesInfo]:
@@ -149,8 +163,11 @@ def select_series(infos: list[SeriesInfo], series: str | int | None, folder: Pat
         SeriesSelectionError: several series and no choice, or an unknown choice.
     """
     if not infos:
-        raise ReadError(folder, "no DICOM images found in this folder",
-                        "give a folder that holds DICOM image files (or a single image file)")
+        raise ReadError(
+            folder,
+            "no DICOM images found in this folder",
+            "give a folder that holds DICOM image files (or a single image file)",
+        )
     listing = "; ".join(s.summary(i) for i, s in enumerate(infos))
     remedy = f"pass --series with an index (0 to {len(infos) - 1}) or a SeriesInstanceUID"
     if series is None:
@@ -162,10 +179,10 @@ def select_series(infos: list[SeriesInfo], series: str | int | None, folder: Pat
             if info.uid == series.strip():
                 return info
         if not series.strip().isdigit():
-            raise SeriesSelectionError(folder, f"no series with UID {series!r}; the folder holds: {listing}",
-                                       remedy)
+            raise SeriesSelectionError(folder, f"no series with UID {series!r}; the folder holds: {listing}", remedy)
         series = int(series)
     if isinstance(series, bool) or not isinstance(series, int) or not 0 <= series < len(infos):
-        raise SeriesSelectionError(folder, f"series index {series!r} is out of range; the folder holds: "
-                                           f"{listing}", remedy)
+        raise SeriesSelectionError(
+            folder, f"series index {series!r} is out of range; the folder holds: {listing}", remedy
+        )
     return infos[series]

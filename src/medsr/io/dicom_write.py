@@ -20,6 +20,7 @@ FrameOfReferenceUID, new SeriesInstanceUID and SOPInstanceUIDs) with:
 
 Only pydicom is used (no torch, no SimpleITK). The output passes ``dciodvfy`` without errors.
 """
+
 from __future__ import annotations
 
 import copy
@@ -37,21 +38,53 @@ logger = logging.getLogger(__name__)
 
 #: attributes of the source that describe its pixels, frames or acquisition grid
 _DROP = (
-    "PixelData", "FloatPixelData", "DoubleFloatPixelData", "NumberOfFrames", "FrameIncrementPointer",
-    "PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence", "IconImageSequence",
-    "SmallestImagePixelValue", "LargestImagePixelValue", "SmallestPixelValueInSeries",
-    "LargestPixelValueInSeries", "PixelPaddingValue", "PixelPaddingRangeLimit", "VOILUTSequence",
-    "ModalityLUTSequence", "WindowCenterWidthExplanation", "PlanarConfiguration", "PixelAspectRatio",
-    "NominalScannedPixelSpacing", "PixelSpacingCalibrationType",
-    "PixelSpacingCalibrationDescription", "ImagesInAcquisition", "InStackPositionNumber",
-    "InstanceCreatorUID", "DataSetTrailingPadding", "LossyImageCompressionMethod",
-    "RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor",
-    "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData",
-    "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
-    "SegmentedRedPaletteColorLookupTableData", "SegmentedGreenPaletteColorLookupTableData",
-    "SegmentedBluePaletteColorLookupTableData", "PaletteColorLookupTableUID", "ICCProfile",
-    "ColorSpace", "BitsStored", "HighBit", "ReferencedImageSequence", "SourceImageSequence",
-    "RescaleSlope", "RescaleIntercept", "SliceLocation", "ImagePositionPatient",
+    "PixelData",
+    "FloatPixelData",
+    "DoubleFloatPixelData",
+    "NumberOfFrames",
+    "FrameIncrementPointer",
+    "PerFrameFunctionalGroupsSequence",
+    "SharedFunctionalGroupsSequence",
+    "IconImageSequence",
+    "SmallestImagePixelValue",
+    "LargestImagePixelValue",
+    "SmallestPixelValueInSeries",
+    "LargestPixelValueInSeries",
+    "PixelPaddingValue",
+    "PixelPaddingRangeLimit",
+    "VOILUTSequence",
+    "ModalityLUTSequence",
+    "WindowCenterWidthExplanation",
+    "PlanarConfiguration",
+    "PixelAspectRatio",
+    "NominalScannedPixelSpacing",
+    "PixelSpacingCalibrationType",
+    "PixelSpacingCalibrationDescription",
+    "ImagesInAcquisition",
+    "InStackPositionNumber",
+    "InstanceCreatorUID",
+    "DataSetTrailingPadding",
+    "LossyImageCompressionMethod",
+    "RedPaletteColorLookupTableDescriptor",
+    "GreenPaletteColorLookupTableDescriptor",
+    "BluePaletteColorLookupTableDescriptor",
+    "RedPaletteColorLookupTableData",
+    "GreenPaletteColorLookupTableData",
+    "BluePaletteColorLookupTableData",
+    "SegmentedRedPaletteColorLookupTableData",
+    "SegmentedGreenPaletteColorLookupTableData",
+    "SegmentedBluePaletteColorLookupTableData",
+    "PaletteColorLookupTableUID",
+    "ICCProfile",
+    "ColorSpace",
+    "BitsStored",
+    "HighBit",
+    "ReferencedImageSequence",
+    "SourceImageSequence",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "SliceLocation",
+    "ImagePositionPatient",
 )
 _SUFFIX = " medsr SR"
 DEFAULT_DERIVATION = "medsr super-resolution"
@@ -66,17 +99,29 @@ def check_dicom_source(image: Image, path: Path) -> list[str]:
     """
     files = image.meta.header.get("files") if image.meta.header.get("format") == "dicom" else None
     if not files:
-        raise OutputError(path, "a DICOM output needs an image read from DICOM (its header is the template)",
-                          "write NIfTI (.nii.gz) or NRRD (.nrrd) instead")
+        raise OutputError(
+            path,
+            "a DICOM output needs an image read from DICOM (its header is the template)",
+            "write NIfTI (.nii.gz) or NRRD (.nrrd) instead",
+        )
     if not Path(files[0]).is_file():
-        raise OutputError(path, f"the source DICOM file {files[0]} no longer exists",
-                          "keep the input folder in place or write NIfTI/NRRD instead")
+        raise OutputError(
+            path,
+            f"the source DICOM file {files[0]} no longer exists",
+            "keep the input folder in place or write NIfTI/NRRD instead",
+        )
     if image.channels != 1:
-        raise OutputError(path, f"DICOM output holds grey images; this one has {image.channels} channels",
-                          "write NIfTI/NRRD, PNG or TIFF instead")
+        raise OutputError(
+            path,
+            f"DICOM output holds grey images; this one has {image.channels} channels",
+            "write NIfTI/NRRD, PNG or TIFF instead",
+        )
     if int(image.meta.header.get("number_of_frames", 1) or 1) > 1:
-        raise OutputError(path, "the source is a multi-frame DICOM object; medsr writes single-frame series",
-                          "write NIfTI/NRRD instead")
+        raise OutputError(
+            path,
+            "the source is a multi-frame DICOM object; medsr writes single-frame series",
+            "write NIfTI/NRRD instead",
+        )
     return list(files)
 
 
@@ -119,8 +164,14 @@ def _clean(template: Any) -> Any:
     for elem in list(ds):
         tag = elem.tag
         group = tag.group
-        if (group == 0x0000 or group == 0x0002 or tag.element == 0x0000 or 0x5000 <= group <= 0x60FF
-                or elem.VR == "UN" or (dictionary_has_tag(tag) and dictionary_is_retired(tag))):
+        if (
+            group == 0x0000
+            or group == 0x0002
+            or tag.element == 0x0000
+            or 0x5000 <= group <= 0x60FF
+            or elem.VR == "UN"
+            or (dictionary_has_tag(tag) and dictionary_is_retired(tag))
+        ):
             del ds[tag]
     for keyword in _DROP:
         if keyword in ds:
@@ -163,8 +214,9 @@ def _now() -> tuple[str, str]:
     return now.strftime("%Y%m%d"), now.strftime("%H%M%S.%f")
 
 
-def _series_tags(ds: Any, image: Image, slope: float, intercept: float, lo: float, hi: float,
-                 sidecar: dict[str, Any]) -> None:
+def _series_tags(
+    ds: Any, image: Image, slope: float, intercept: float, lo: float, hi: float, sidecar: dict[str, Any]
+) -> None:
     """Set the attributes shared by every slice of the new series."""
     from pydicom.uid import generate_uid
 
@@ -179,7 +231,8 @@ def _series_tags(ds: Any, image: Image, slope: float, intercept: float, lo: floa
     sx, sy, sz = (float(s) for s in image.spacing)
     derivation = sidecar.get("derivation_description") or (
         f"{DEFAULT_DERIVATION}: {image.shape[0]}x{image.shape[1]}x{image.shape[2]} voxels of "
-        f"{sx:.4g} x {sy:.4g} x {sz:.4g} mm")
+        f"{sx:.4g} x {sy:.4g} x {sz:.4g} mm"
+    )
     ds.DerivationDescription = str(derivation)[:1024]
     ds.SeriesDate = ds.ContentDate = ds.InstanceCreationDate = day
     ds.SeriesTime = ds.ContentTime = ds.InstanceCreationTime = time
@@ -206,7 +259,7 @@ def _series_tags(ds: Any, image: Image, slope: float, intercept: float, lo: floa
 
 def _slice_dataset(base: Any, k: int, image: Image, plane: np.ndarray, positioned: bool) -> Any:
     from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 
     ds = copy.deepcopy(base)
     ds.SOPInstanceUID = generate_uid()
@@ -228,8 +281,9 @@ def _slice_dataset(base: Any, k: int, image: Image, plane: np.ndarray, positione
     return ds
 
 
-def write_dicom_series(image: Image, folder: Path, *, dtype: str = "float32",
-                       sidecar: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_dicom_series(
+    image: Image, folder: Path, *, dtype: str = "float32", sidecar: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Write ``image`` (C = 1) into the new folder ``folder``, one file per Z slice.
 
     ``sidecar`` may give ``derivation_description`` and ``series_description``.
@@ -252,5 +306,9 @@ def write_dicom_series(image: Image, folder: Path, *, dtype: str = "float32",
         ds = _slice_dataset(base, k, image, stored[:, :, k], positioned)
         pydicom.dcmwrite(folder / f"IM{k + 1:05d}.dcm", ds, enforce_file_format=True)
     logger.info("%s: wrote %d DICOM files (slope %s, intercept %s)", folder, image.shape[2], slope, intercept)
-    return {"series_instance_uid": str(base.SeriesInstanceUID), "n_files": int(image.shape[2]),
-            "rescale_slope": slope, "rescale_intercept": intercept}
+    return {
+        "series_instance_uid": str(base.SeriesInstanceUID),
+        "n_files": int(image.shape[2]),
+        "rescale_slope": slope,
+        "rescale_intercept": intercept,
+    }

@@ -10,6 +10,7 @@ Example:
     >>> cast_values(np.array([-3.4, 0.6, 300.0], np.float32), np.dtype("uint8")).tolist()
     [0, 1, 255]
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,7 @@ def resolve_dtype(dtype: str, source_dtype: str) -> np.dtype:
     if name == "input":
         name = source_dtype if source_dtype in NAMED else ("uint8" if source_dtype == "bool" else "float32")
     if name not in NAMED:
-        raise ConfigError(None, f"unknown output dtype {dtype!r}",
-                          f"use float32, input or one of {', '.join(NAMED)}")
+        raise ConfigError(None, f"unknown output dtype {dtype!r}", f"use float32, input or one of {', '.join(NAMED)}")
     return np.dtype(name)
 
 
@@ -48,7 +48,13 @@ def cast_values(data: np.ndarray, dtype: np.dtype, label: str = "") -> np.ndarra
     arr = np.rint(np.asarray(data, dtype=np.float64 if info.bits > 16 else np.float32))
     outside = int(np.count_nonzero((arr < info.min) | (arr > info.max)))
     if outside:
-        logger.warning("%s%d values outside the %s range [%d, %d] were clipped",
-                       f"{label}: " if label else "", outside, dtype.name, info.min, info.max)
+        logger.warning(
+            "%s%d values outside the %s range [%d, %d] were clipped",
+            f"{label}: " if label else "",
+            outside,
+            dtype.name,
+            info.min,
+            info.max,
+        )
     arr = np.nan_to_num(arr, nan=0.0, posinf=info.max, neginf=info.min)
     return np.clip(arr, info.min, info.max).astype(dtype)

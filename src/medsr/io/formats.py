@@ -9,6 +9,7 @@ Example:
     >>> suffix_format(Path("scan.nii.gz")), output_format(Path("out.nrrd"))
     ('nifti', 'nrrd')
 """
+
 from __future__ import annotations
 
 import gzip
@@ -18,27 +19,52 @@ from medsr.errors import OutputError, UnsupportedFormatError
 
 #: suffix (lower case, longest first when matching) -> format read by medsr
 READ_SUFFIXES: dict[str, str] = {
-    ".nii.gz": "nifti", ".nii": "nifti", ".nrrd": "nrrd", ".nhdr": "nrrd",
-    ".mha": "mha", ".mhd": "mha", ".dcm": "dicom", ".dicom": "dicom", ".ima": "dicom",
-    ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
+    ".nii.gz": "nifti",
+    ".nii": "nifti",
+    ".nrrd": "nrrd",
+    ".nhdr": "nrrd",
+    ".mha": "mha",
+    ".mhd": "mha",
+    ".dcm": "dicom",
+    ".dicom": "dicom",
+    ".ima": "dicom",
+    ".png": "png",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
 }
 
 #: suffix -> format written by medsr
 WRITE_SUFFIXES: dict[str, str] = {
-    ".nii.gz": "nifti", ".nii": "nifti", ".nrrd": "nrrd", ".nhdr": "nrrd",
-    ".mha": "mha", ".mhd": "mha", ".png": "png", ".tif": "tiff", ".tiff": "tiff",
+    ".nii.gz": "nifti",
+    ".nii": "nifti",
+    ".nrrd": "nrrd",
+    ".nhdr": "nrrd",
+    ".mha": "mha",
+    ".mhd": "mha",
+    ".png": "png",
+    ".tif": "tiff",
+    ".tiff": "tiff",
 }
 
 #: ``format=`` names accepted by write and the suffix each gets when none is given
 WRITE_FORMATS: dict[str, str] = {
-    "nifti": ".nii.gz", "nrrd": ".nrrd", "mha": ".mha", "png": ".png", "tiff": ".tif",
+    "nifti": ".nii.gz",
+    "nrrd": ".nrrd",
+    "mha": ".mha",
+    "png": ".png",
+    "tiff": ".tif",
     "dicom": "",
 }
 
-SUPPORTED_READ = ("NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), "
-                  "DICOM files and folders, PNG, TIFF, JPEG")
-SUPPORTED_WRITE = ("NIfTI (.nii, .nii.gz), NRRD (.nrrd), MetaImage (.mha, .mhd), PNG, TIFF (.tif), "
-                   "or a DICOM series folder (a path without suffix)")
+SUPPORTED_READ = (
+    "NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), DICOM files and folders, PNG, TIFF, JPEG"
+)
+SUPPORTED_WRITE = (
+    "NIfTI (.nii, .nii.gz), NRRD (.nrrd), MetaImage (.mha, .mhd), PNG, TIFF (.tif), "
+    "or a DICOM series folder (a path without suffix)"
+)
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _NIFTI_MAGIC = (b"n+1\x00", b"ni1\x00")
@@ -128,9 +154,10 @@ def detect_format(path: Path) -> str:
     if by_suffix is not None:
         return by_suffix  # the reader reports the broken content as a ReadError
     raise UnsupportedFormatError(
-        path, f"unknown image format (suffix {''.join(path.suffixes) or 'none'!r}, "
-              "content not recognised)",
-        f"convert it to one of: {SUPPORTED_READ}")
+        path,
+        f"unknown image format (suffix {''.join(path.suffixes) or 'none'!r}, content not recognised)",
+        f"convert it to one of: {SUPPORTED_READ}",
+    )
 
 
 def output_format(path: Path, format: str | None = None) -> str:
@@ -145,25 +172,32 @@ def output_format(path: Path, format: str | None = None) -> str:
         key = format.lower().strip().lstrip(".")
         key = {"nii": "nifti", "nii.gz": "nifti", "mhd": "mha", "tif": "tiff", "dcm": "dicom"}.get(key, key)
         if key not in WRITE_FORMATS:
-            raise UnsupportedFormatError(path, f"unknown output format {format!r}",
-                                         f"use one of {', '.join(WRITE_FORMATS)}")
+            raise UnsupportedFormatError(
+                path, f"unknown output format {format!r}", f"use one of {', '.join(WRITE_FORMATS)}"
+            )
         suffix = suffix_of(path, WRITE_SUFFIXES)
         if key != "dicom" and (suffix is None or WRITE_SUFFIXES[suffix] != key):
-            raise OutputError(path, f"the file name does not end in a {key} suffix "
-                                    f"({WRITE_FORMATS[key]})",
-                              f"name the output e.g. {path.name.split('.')[0]}{WRITE_FORMATS[key]}")
+            raise OutputError(
+                path,
+                f"the file name does not end in a {key} suffix ({WRITE_FORMATS[key]})",
+                f"name the output e.g. {path.name.split('.')[0]}{WRITE_FORMATS[key]}",
+            )
         return key
     suffix = suffix_of(path, WRITE_SUFFIXES)
     if suffix is not None:
         return WRITE_SUFFIXES[suffix]
     if not path.suffix:
         return "dicom"
-    raise UnsupportedFormatError(path, f"cannot write files with suffix {path.suffix!r}",
-                                 f"use one of: {SUPPORTED_WRITE}")
+    raise UnsupportedFormatError(
+        path, f"cannot write files with suffix {path.suffix!r}", f"use one of: {SUPPORTED_WRITE}"
+    )
 
 
 def check_output_name(path: Path, fmt: str) -> None:
     """Refuse a DICOM folder name that looks like a file (e.g. ``out.dcm``)."""
     if fmt == "dicom" and path.suffix.lower() in (".dcm", ".json"):
-        raise OutputError(path, "a DICOM series is written as a folder, not as one file",
-                          "give a folder name without suffix, e.g. out_series")
+        raise OutputError(
+            path,
+            "a DICOM series is written as a folder, not as one file",
+            "give a folder name without suffix, e.g. out_series",
+        )

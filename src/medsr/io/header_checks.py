@@ -18,6 +18,7 @@ Example:
     >>> h.dims, h.pixdim, h.dtype.name
     ([2, 3, 4], [0.5, 1.0, 2.0], 'float32')
 """
+
 from __future__ import annotations
 
 import gzip
@@ -31,8 +32,22 @@ import numpy as np
 from medsr.errors import GeometryError, InvalidImageError, ReadError
 
 #: NIfTI datatype code -> numpy type (without byte order)
-_DATATYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4",
-              1024: "i8", 1280: "u8", 128: "u1", 2304: "u1", 32: "c8", 1792: "c16"}
+_DATATYPES = {
+    2: "u1",
+    4: "i2",
+    8: "i4",
+    16: "f4",
+    64: "f8",
+    256: "i1",
+    512: "u2",
+    768: "u4",
+    1024: "i8",
+    1280: "u8",
+    128: "u1",
+    2304: "u1",
+    32: "c8",
+    1792: "c16",
+}
 _CHUNK = 1 << 24  # bytes scanned at a time
 
 
@@ -74,7 +89,7 @@ def parse_nifti_header(path: Path) -> NiftiHeader | None:
     n = int(np.clip(dim[0], 0, 7))
     dtype = np.dtype(order + _DATATYPES.get(code, "u1"))
     components = {128: 3, 2304: 4}.get(code, 1)
-    return NiftiHeader(dim[1:n + 1].tolist(), pix[1:n + 1].tolist(), dtype, int(offset), components)
+    return NiftiHeader(dim[1 : n + 1].tolist(), pix[1 : n + 1].tolist(), dtype, int(offset), components)
 
 
 def _scan_voxels(path: Path, header: NiftiHeader, n_values: int, count_bad: bool) -> int:
@@ -112,30 +127,39 @@ def check_nifti(path: Path, check_values: bool = True) -> None:
     if header is None:
         return
     if not header.dims or any(d <= 0 for d in header.dims):
-        raise InvalidImageError(path, f"image has zero size {tuple(header.dims)}",
-                                "check that the file holds pixel data")
+        raise InvalidImageError(
+            path, f"image has zero size {tuple(header.dims)}", "check that the file holds pixel data"
+        )
     spatial = header.pixdim[:3]
     if any(not np.isfinite(p) or p == 0 for p in spatial):
-        raise GeometryError(path, f"voxel spacing (pixdim) {spatial} mm is zero or not finite",
-                            "set the spacing in the header or pass --input-spacing SX SY SZ")
+        raise GeometryError(
+            path,
+            f"voxel spacing (pixdim) {spatial} mm is zero or not finite",
+            "set the spacing in the header or pass --input-spacing SX SY SZ",
+        )
     n_values = int(np.prod(header.dims, dtype=np.int64)) * header.components
     count_bad = check_values and header.dtype.kind in "fc"
     if not path.name.lower().endswith(".gz"):
         need = header.vox_offset + n_values * header.dtype.itemsize
         have = path.stat().st_size
         if have < need:
-            raise ReadError(path, f"the file is truncated ({have} of {need} bytes)",
-                            "re-export or re-download the image")
+            raise ReadError(
+                path, f"the file is truncated ({have} of {need} bytes)", "re-export or re-download the image"
+            )
     if count_bad or path.name.lower().endswith(".gz"):  # ITK fills a short .nii.gz with zeros
         bad = _scan_voxels(path, header, n_values, count_bad)
         if bad:
-            raise InvalidImageError(path, f"{bad} voxel values are NaN or infinite",
-                                    "replace them (e.g. with the background value) before running medsr")
+            raise InvalidImageError(
+                path,
+                f"{bad} voxel values are NaN or infinite",
+                "replace them (e.g. with the background value) before running medsr",
+            )
 
 
 _SPATIAL_KINDS = {"domain", "space", "time", "???", "none"}
-_NOT_SPATIAL = re.compile(r"(vector|color|rgb|list|point|normal|gradient|covariant|tensor|complex|matrix|quaternion)",
-                          re.IGNORECASE)
+_NOT_SPATIAL = re.compile(
+    r"(vector|color|rgb|list|point|normal|gradient|covariant|tensor|complex|matrix|quaternion)", re.IGNORECASE
+)
 
 
 def _text_header(path: Path, end: bytes) -> dict[str, str]:
@@ -179,14 +203,20 @@ def check_nrrd(path: Path) -> None:
         vectors = re.findall(r"\(([^)]*)\)|none", h["space directions"])
         norms = [float(np.linalg.norm(_numbers(v))) for v in vectors if v]
         if _bad_spacing(norms):
-            raise GeometryError(path, f"space directions {h['space directions']!r} give a zero or undefined "
-                                      "voxel spacing", "fix the header or pass --input-spacing SX SY SZ")
+            raise GeometryError(
+                path,
+                f"space directions {h['space directions']!r} give a zero or undefined voxel spacing",
+                "fix the header or pass --input-spacing SX SY SZ",
+            )
     elif "spacings" in h:
         values = _numbers(h["spacings"])
         used = [values[i] for i in spatial if i < len(values)]
         if _bad_spacing(used):
-            raise GeometryError(path, f"voxel spacing {used} mm is zero or missing (nan)",
-                                "fix the header's spacings or pass --input-spacing SX SY SZ")
+            raise GeometryError(
+                path,
+                f"voxel spacing {used} mm is zero or missing (nan)",
+                "fix the header's spacings or pass --input-spacing SX SY SZ",
+            )
 
 
 def check_mha(path: Path) -> None:
@@ -194,9 +224,13 @@ def check_mha(path: Path) -> None:
     h = _text_header(path, b"ElementDataFile")
     sizes = [v for v in _numbers(h.get("dimsize", ""))]
     if sizes and min(sizes) <= 0:
-        raise InvalidImageError(path, f"image has zero size {tuple(int(v) for v in sizes)}",
-                                "check that the file holds pixel data")
+        raise InvalidImageError(
+            path, f"image has zero size {tuple(int(v) for v in sizes)}", "check that the file holds pixel data"
+        )
     for key in ("elementspacing", "elementsize"):
         if key in h and _bad_spacing(_numbers(h[key])):
-            raise GeometryError(path, f"voxel spacing {h[key]!r} is zero or not finite",
-                                "fix ElementSpacing in the header or pass --input-spacing SX SY SZ")
+            raise GeometryError(
+                path,
+                f"voxel spacing {h[key]!r} is zero or not finite",
+                "fix ElementSpacing in the header or pass --input-spacing SX SY SZ",
+            )

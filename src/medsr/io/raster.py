@@ -22,6 +22,7 @@ Example:
     >>> back.shape, back.channels, back.meta.rgb, back.meta.modality
     ((4, 2, 1), 3, True, 'XC')
 """
+
 from __future__ import annotations
 
 import logging
@@ -99,8 +100,11 @@ def _to_zyxs(arr: np.ndarray, axes: str, path: Path) -> np.ndarray:
         arr, axes = arr[..., None], axes + "S"
     order = [axes.index(a) for a in axes if a not in "YXS"]
     if len(order) > 1 and any(arr.shape[i] > 1 for i in order[1:]):
-        raise InvalidImageError(path, f"TIFF has axes {axes!r} of shape {arr.shape}; medsr reads 2D "
-                                      "images or one stack of planes", "save one image or one stack")
+        raise InvalidImageError(
+            path,
+            f"TIFF has axes {axes!r} of shape {arr.shape}; medsr reads 2D images or one stack of planes",
+            "save one image or one stack",
+        )
     arr = np.moveaxis(arr, [axes.index("Y"), axes.index("X"), axes.index("S")], [-3, -2, -1])
     return arr.reshape((-1,) + arr.shape[-3:])
 
@@ -145,11 +149,16 @@ def read_raster(path: Path, fmt: str) -> Image:
     rgb = channels == 3
     data = np.ascontiguousarray(np.transpose(zyxs, (3, 2, 1, 0)), dtype=np.float32)  # (C, X, Y, Z)
     spacing = (*(spacing_xy or (1.0, 1.0)), 1.0)
-    meta = ImageMeta(modality="XC" if rgb else "OT", units="a.u.", source_format=fmt,
-                     source_path=str(path.resolve()), source_dtype=zyxs.dtype.name,
-                     spatial_dims=2 if data.shape[3] == 1 else 3, rgb=rgb,
-                     header={"format": fmt, "mode": mode,
-                             "spacing_from_tags": spacing_xy is not None})
+    meta = ImageMeta(
+        modality="XC" if rgb else "OT",
+        units="a.u.",
+        source_format=fmt,
+        source_path=str(path.resolve()),
+        source_dtype=zyxs.dtype.name,
+        spatial_dims=2 if data.shape[3] == 1 else 3,
+        rgb=rgb,
+        header={"format": fmt, "mode": mode, "spacing_from_tags": spacing_xy is not None},
+    )
     return Image(data, spacing, meta=meta)
 
 
@@ -159,8 +168,11 @@ def raster_dtype(dtype: str, image: Image) -> np.dtype:
     if name in ("uint8", "uint16"):
         return np.dtype(name)
     if name not in ("input", "float32"):
-        raise OutputError(None, f"PNG/TIFF outputs are 8 or 16 bit, not {dtype!r}",
-                          "use dtype uint8, uint16 or input, or write NIfTI/NRRD for floats")
+        raise OutputError(
+            None,
+            f"PNG/TIFF outputs are 8 or 16 bit, not {dtype!r}",
+            "use dtype uint8, uint16 or input, or write NIfTI/NRRD for floats",
+        )
     if image.meta.source_dtype in ("uint8", "uint16"):
         return np.dtype(image.meta.source_dtype)
     lo, hi = float(np.nanmin(image.data)), float(np.nanmax(image.data))
@@ -169,11 +181,17 @@ def raster_dtype(dtype: str, image: Image) -> np.dtype:
 
 def _check_writable(image: Image, path: Path, fmt: str) -> None:
     if image.channels not in (1, 3):
-        raise OutputError(path, f"image has {image.channels} channels; {fmt.upper()} holds grey or RGB",
-                          "write NIfTI/NRRD/MHA instead")
+        raise OutputError(
+            path,
+            f"image has {image.channels} channels; {fmt.upper()} holds grey or RGB",
+            "write NIfTI/NRRD/MHA instead",
+        )
     if image.shape[2] > 1 and fmt == "png":
-        raise OutputError(path, f"a volume with {image.shape[2]} slices cannot be one PNG",
-                          "write NIfTI/NRRD/MHA or a TIFF stack (.tif)")
+        raise OutputError(
+            path,
+            f"a volume with {image.shape[2]} slices cannot be one PNG",
+            "write NIfTI/NRRD/MHA or a TIFF stack (.tif)",
+        )
 
 
 def write_raster(image: Image, path: Path, dtype: str) -> str:
@@ -196,8 +214,12 @@ def write_raster(image: Image, path: Path, dtype: str) -> str:
 
         sx, sy = (float(s) for s in image.spacing[:2])
         data = zyxs if image.channels == 3 else zyxs[..., 0]
-        tifffile.imwrite(path, data[0] if data.shape[0] == 1 else data,
-                         photometric="rgb" if image.channels == 3 else "minisblack",
-                         resolution=(10.0 / sx, 10.0 / sy), resolutionunit="CENTIMETER",
-                         software="medsr")
+        tifffile.imwrite(
+            path,
+            data[0] if data.shape[0] == 1 else data,
+            photometric="rgb" if image.channels == 3 else "minisblack",
+            resolution=(10.0 / sx, 10.0 / sy),
+            resolutionunit="CENTIMETER",
+            software="medsr",
+        )
     return out_dtype.name

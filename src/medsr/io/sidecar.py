@@ -13,6 +13,7 @@ Example:
     >>> sidecar_path(Path("out/enhanced.nii.gz")).as_posix(), sidecar_path(Path("series_sr")).as_posix()
     ('out/enhanced.json', 'series_sr.json')
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -64,17 +65,26 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def build_sidecar(image: Image, out: Path, fmt: str, dtype: str, user: dict[str, Any] | None,
-                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_sidecar(
+    image: Image, out: Path, fmt: str, dtype: str, user: dict[str, Any] | None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The sidecar dict for ``image`` written to ``out`` (see the module docstring)."""
     meta = image.meta
     facts = {
-        "output": str(Path(out).absolute()), "format": fmt, "dtype": dtype,
-        "shape": list(image.shape), "channels": image.channels,
-        "spacing_mm": [float(s) for s in image.spacing], "origin_mm": [float(o) for o in image.origin],
-        "direction": image.direction.tolist(), "orientation": image.orientation,
-        "slice_thickness_mm": meta.slice_thickness, "modality": meta.modality, "units": meta.units,
-        "source": meta.source_path, "software": software_versions(),
+        "output": str(Path(out).absolute()),
+        "format": fmt,
+        "dtype": dtype,
+        "shape": list(image.shape),
+        "channels": image.channels,
+        "spacing_mm": [float(s) for s in image.spacing],
+        "origin_mm": [float(o) for o in image.origin],
+        "direction": image.direction.tolist(),
+        "orientation": image.orientation,
+        "slice_thickness_mm": meta.slice_thickness,
+        "modality": meta.modality,
+        "units": meta.units,
+        "source": meta.source_path,
+        "software": software_versions(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "history": list(meta.history),
     }

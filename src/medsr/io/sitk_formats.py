@@ -13,12 +13,14 @@ Example:
     >>> img.shape, img.spacing.tolist(), img.meta.source_dtype
     ((2, 3, 4), [1.0, 2.0, 3.0], 'int16')
 """
+
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -75,13 +77,13 @@ def _information(path: Path) -> Any:
     reader.ReadImageInformation()
     size = list(reader.GetSize())
     if 0 in size:
-        raise InvalidImageError(path, f"image has zero size {tuple(size)}",
-                                "check that the file holds pixel data")
+        raise InvalidImageError(path, f"image has zero size {tuple(size)}", "check that the file holds pixel data")
     if len(size) > 3 and any(s > 1 for s in size[3:]):
         raise InvalidImageError(
-            path, f"image has {len(size)} axes of sizes {tuple(size)}; medsr handles at most "
-                  "3 spatial axes plus channels",
-            "extract one 3D volume first (e.g. one time point or echo) and pass that")
+            path,
+            f"image has {len(size)} axes of sizes {tuple(size)}; medsr handles at most 3 spatial axes plus channels",
+            "extract one 3D volume first (e.g. one time point or echo) and pass that",
+        )
     if len(size) > 3:
         reader.SetExtractIndex([0] * len(size))
         reader.SetExtractSize(size[:3] + [0] * (len(size) - 3))
@@ -94,8 +96,11 @@ def _execute(reader: Any, path: Path) -> Any:
     except RuntimeError as exc:
         text = str(exc)
         if "spacing" in text.lower():
-            raise GeometryError(path, "voxel spacing is zero or not finite",
-                                "set the spacing in the header or pass --input-spacing SX SY SZ") from None
+            raise GeometryError(
+                path,
+                "voxel spacing is zero or not finite",
+                "set the spacing in the header or pass --input-spacing SX SY SZ",
+            ) from None
         raise
 
 
@@ -112,9 +117,8 @@ def read_sitk(path: Path, fmt: str, check: bool = True) -> Image:
     """
     import SimpleITK as sitk
 
-    from medsr.sitk_bridge import from_sitk
-
     from medsr.io.header_checks import check_mha, check_nifti, check_nrrd
+    from medsr.sitk_bridge import from_sitk
 
     if fmt == "nifti":
         check_nifti(path, check)
@@ -129,18 +133,29 @@ def read_sitk(path: Path, fmt: str, check: bool = True) -> Image:
     if dim not in (2, 3):
         raise ReadError(path, f"{dim}-D image", "give a 2D or 3D image")
     view = sitk.GetArrayViewFromImage(sitk_image)
-    modality, units = _guess_modality(view) if sitk_image.GetNumberOfComponentsPerPixel() == 1 \
-        else ("OT", "a.u.")
-    meta = ImageMeta(modality=modality, units=units, source_format=fmt,
-                     source_path=str(path.resolve()), source_dtype=view.dtype.name,
-                     spatial_dims=dim, header={"format": fmt, "metadata": _metadata(reader)})
+    modality, units = _guess_modality(view) if sitk_image.GetNumberOfComponentsPerPixel() == 1 else ("OT", "a.u.")
+    meta = ImageMeta(
+        modality=modality,
+        units=units,
+        source_format=fmt,
+        source_path=str(path.resolve()),
+        source_dtype=view.dtype.name,
+        spatial_dims=dim,
+        header={"format": fmt, "metadata": _metadata(reader)},
+    )
     return from_sitk(sitk_image, meta)
 
 
 def _is_planar(image: Image) -> bool:
     d = image.direction
-    return (image.meta.spatial_dims == 2 and image.shape[2] == 1 and float(image.origin[2]) == 0.0
-            and np.allclose(d[2, :2], 0) and np.allclose(d[:2, 2], 0) and np.isclose(d[2, 2], 1))
+    return (
+        image.meta.spatial_dims == 2
+        and image.shape[2] == 1
+        and float(image.origin[2]) == 0.0
+        and np.allclose(d[2, :2], 0)
+        and np.allclose(d[:2, 2], 0)
+        and np.isclose(d[2, 2], 1)
+    )
 
 
 def _sitk_from(image: Image, arr: np.ndarray) -> Any:

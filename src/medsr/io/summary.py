@@ -5,6 +5,7 @@ Example:
     >>> info["shape"], info["spacing_mm"], info["modality"], info["units"]  # doctest: +SKIP
     ([512, 512, 48], [0.5703125, 0.5703125, 5.0], 'CT', 'HU')
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,20 +30,27 @@ def value_summary(data: np.ndarray) -> dict[str, Any]:
         return {"min": None, "max": None, "p1": None, "p99": None, "nonfinite": n_bad}
     sample = good[:: max(1, good.size // _SAMPLE)]
     p1, p99 = np.percentile(sample, [1, 99])
-    return {"min": float(good.min()), "max": float(good.max()), "p1": float(p1), "p99": float(p99),
-            "nonfinite": n_bad}
+    return {"min": float(good.min()), "max": float(good.max()), "p1": float(p1), "p99": float(p99), "nonfinite": n_bad}
 
 
 def image_summary(image: Image) -> dict[str, Any]:
     """Geometry, meta and value range of ``image`` (the keys of :func:`describe`)."""
     meta = image.meta
     out: dict[str, Any] = {
-        "format": meta.source_format, "shape": list(image.shape), "channels": image.channels,
-        "spatial_dims": meta.spatial_dims, "rgb": meta.rgb,
-        "spacing_mm": [float(s) for s in image.spacing], "slice_thickness_mm": meta.slice_thickness,
-        "origin_mm": [float(o) for o in image.origin], "direction": image.direction.tolist(),
-        "orientation": image.orientation, "obliquity_deg": round(obliquity_deg(image.direction), 3),
-        "modality": meta.modality, "units": meta.units, "source_dtype": meta.source_dtype,
+        "format": meta.source_format,
+        "shape": list(image.shape),
+        "channels": image.channels,
+        "spatial_dims": meta.spatial_dims,
+        "rgb": meta.rgb,
+        "spacing_mm": [float(s) for s in image.spacing],
+        "slice_thickness_mm": meta.slice_thickness,
+        "origin_mm": [float(o) for o in image.origin],
+        "direction": image.direction.tolist(),
+        "orientation": image.orientation,
+        "obliquity_deg": round(obliquity_deg(image.direction), 3),
+        "modality": meta.modality,
+        "units": meta.units,
+        "source_dtype": meta.source_dtype,
         "memory_mib": round(image.nbytes / 2**20, 2),
         "spacing_assumed": bool(meta.header.get("spacing_assumed", False)),
     }

@@ -2,6 +2,7 @@
 
 Names resolve lazily, so ``import medsr.models`` loads neither torch nor any architecture.
 """
+
 from __future__ import annotations
 
 from medsr._lazy import lazy_exports

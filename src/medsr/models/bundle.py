@@ -21,6 +21,7 @@ Example:
     >>> b = load_model("t1_z4.safetensors"); b.meta.factors  # doctest: +SKIP
     (1, 4)
 """
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,11 @@ log = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar", ".joblib", ".npz")
 _MAX_HEADER = 100 * 2**20
-_CONVERT = ("convert it once, in a trusted environment, with a script you have read: "
-            "torch.load(path, weights_only=True), load_state_dict into medsr.models.build(...), "
-            "then medsr.models.bundle.save_bundle to a .safetensors file")
+_CONVERT = (
+    "convert it once, in a trusted environment, with a script you have read: "
+    "torch.load(path, weights_only=True), load_state_dict into medsr.models.build(...), "
+    "then medsr.models.bundle.save_bundle to a .safetensors file"
+)
 
 
 @dataclass
@@ -74,18 +77,24 @@ def _read_header(path: Path) -> dict[str, Any]:
         raise BundleError(path, "bundle file does not exist", "check the path")
     low = path.name.lower()
     if low.endswith(PICKLE_SUFFIXES):
-        raise BundleError(path, "refusing a pickle-based checkpoint (loading it could run arbitrary code)",
-                          _CONVERT)
+        raise BundleError(path, "refusing a pickle-based checkpoint (loading it could run arbitrary code)", _CONVERT)
     size = path.stat().st_size
     with path.open("rb") as fh:
         head = fh.read(16)
         n = struct.unpack("<Q", head[:8])[0] if len(head) >= 8 else 0
         if not (2 <= n <= min(_MAX_HEADER, size - 8)) or head[8:9] != b"{":
             if _looks_like_pickle(head):
-                raise BundleError(path, "file content is a pickle or zip torch checkpoint, not safetensors "
-                                  "(loading it could run arbitrary code)", _CONVERT)
-            raise BundleError(path, f"file is not a safetensors bundle (bad header, {size} bytes)",
-                              "give a .safetensors file written by medsr save_bundle")
+                raise BundleError(
+                    path,
+                    "file content is a pickle or zip torch checkpoint, not safetensors "
+                    "(loading it could run arbitrary code)",
+                    _CONVERT,
+                )
+            raise BundleError(
+                path,
+                f"file is not a safetensors bundle (bad header, {size} bytes)",
+                "give a .safetensors file written by medsr save_bundle",
+            )
         fh.seek(8)
         raw = fh.read(n)
     try:
@@ -103,8 +112,11 @@ def read_bundle_meta(path: str | os.PathLike[str]) -> BundleMeta:
     header = _read_header(p)
     text = (header.get("__metadata__") or {}).get(META_KEY)
     if text is None:
-        raise BundleError(p, f"safetensors file has no '{META_KEY}' metadata: it is not a medsr bundle",
-                          "wrap the weights with medsr.models.bundle.save_bundle")
+        raise BundleError(
+            p,
+            f"safetensors file has no '{META_KEY}' metadata: it is not a medsr bundle",
+            "wrap the weights with medsr.models.bundle.save_bundle",
+        )
     try:
         d = json.loads(text)
     except (TypeError, json.JSONDecodeError) as exc:
@@ -125,14 +137,22 @@ def _check_model_matches(model: Any, meta: BundleMeta, path: Path) -> dict[str, 
 def _compare_state(expected: dict[str, Any], got: dict[str, Any], path: Path, what: str) -> None:
     missing = sorted(set(expected) - set(got))
     unexpected = sorted(set(got) - set(expected))
-    shapes = [f"{k}: {tuple(got[k].shape)} vs {tuple(expected[k].shape)}"
-              for k in sorted(set(expected) & set(got)) if tuple(got[k].shape) != tuple(expected[k].shape)]
+    shapes = [
+        f"{k}: {tuple(got[k].shape)} vs {tuple(expected[k].shape)}"
+        for k in sorted(set(expected) & set(got))
+        if tuple(got[k].shape) != tuple(expected[k].shape)
+    ]
     if missing or unexpected or shapes:
-        parts = [f"missing {missing[:5]}" if missing else "", f"unexpected {unexpected[:5]}" if unexpected else "",
-                 f"shape mismatch {shapes[:5]}" if shapes else ""]
-        raise BundleError(path, f"{what} weights do not fit the architecture in the metadata: "
-                          + "; ".join(p for p in parts if p),
-                          "check arch, arch_kwargs, factors and channels in the metadata")
+        parts = [
+            f"missing {missing[:5]}" if missing else "",
+            f"unexpected {unexpected[:5]}" if unexpected else "",
+            f"shape mismatch {shapes[:5]}" if shapes else "",
+        ]
+        raise BundleError(
+            path,
+            f"{what} weights do not fit the architecture in the metadata: " + "; ".join(p for p in parts if p),
+            "check arch, arch_kwargs, factors and channels in the metadata",
+        )
 
 
 def save_bundle(model: Any, path: str | os.PathLike[str], meta: BundleMeta) -> Path:
@@ -185,8 +205,11 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu") -> Bundle:
     try:
         model = build(meta.arch, in_channels=meta.channels, factors=meta.factors, **meta.arch_kwargs)
     except Exception as exc:  # noqa: BLE001 - any constructor failure is a bundle problem
-        raise BundleError(p, f"cannot build architecture {meta.arch!r} with {meta.arch_kwargs} ({exc})",
-                          "check arch_kwargs in the bundle metadata") from None
+        raise BundleError(
+            p,
+            f"cannot build architecture {meta.arch!r} with {meta.arch_kwargs} ({exc})",
+            "check arch_kwargs in the bundle metadata",
+        ) from None
     try:
         sd = load_file(str(p), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:

@@ -14,6 +14,7 @@ Example:
     >>> BundleMeta.from_dict(m.to_dict()) == m
     True
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -90,21 +91,28 @@ class BundleMeta:
         return d
 
     @classmethod
-    def from_dict(cls, d: Any, path: str | None = None) -> "BundleMeta":
+    def from_dict(cls, d: Any, path: str | None = None) -> BundleMeta:
         """Validate and rebuild; :class:`BundleError` names what is missing or wrong."""
         if not isinstance(d, dict):
-            raise BundleError(path, f"bundle metadata is a {type(d).__name__}, not a JSON object",
-                              "write the bundle with medsr.models.bundle.save_bundle")
+            raise BundleError(
+                path,
+                f"bundle metadata is a {type(d).__name__}, not a JSON object",
+                "write the bundle with medsr.models.bundle.save_bundle",
+            )
         missing = [k for k in _REQUIRED if k not in d]
         if missing:
-            raise BundleError(path, f"bundle metadata lacks {missing}",
-                              "write the bundle with medsr.models.bundle.save_bundle")
+            raise BundleError(
+                path, f"bundle metadata lacks {missing}", "write the bundle with medsr.models.bundle.save_bundle"
+            )
         version = d["format_version"]
         if not isinstance(version, int) or version < 1:
             raise BundleError(path, f"bundle format_version {version!r} is not valid", "re-export the bundle")
         if version > FORMAT_VERSION:
-            raise BundleError(path, f"bundle format_version {version} is newer than this medsr "
-                              f"understands ({FORMAT_VERSION})", "upgrade medsr")
+            raise BundleError(
+                path,
+                f"bundle format_version {version} is newer than this medsr understands ({FORMAT_VERSION})",
+                "upgrade medsr",
+            )
         known = {f.name for f in fields(cls)}
         extra = dict(d.get("extra", {}))
         extra.update({k: v for k, v in d.items() if k not in known})
@@ -115,8 +123,9 @@ class BundleMeta:
                 raise ValueError(f"factors {factors!r} must be a list of integers >= 1")
             meta = cls(factors=tuple(int(f) for f in factors), extra=extra, **kwargs)
         except (TypeError, ValueError) as exc:
-            raise BundleError(path, f"bundle metadata is malformed ({exc})",
-                              "re-export the bundle with save_bundle") from None
+            raise BundleError(
+                path, f"bundle metadata is malformed ({exc})", "re-export the bundle with save_bundle"
+            ) from None
         meta.check(path)
         return meta
 
@@ -130,8 +139,12 @@ class BundleMeta:
             desc.check_factors(self.factors)
             desc.check_channels(self.channels)
         except ConfigError as exc:
-            raise BundleError(path, f"bundle does not fit its architecture: {exc.reason}",
-                              exc.remedy or "re-export the bundle") from None
+            raise BundleError(
+                path, f"bundle does not fit its architecture: {exc.reason}", exc.remedy or "re-export the bundle"
+            ) from None
         if self.spacing_range_mm is not None and len(self.spacing_range_mm) != 3:
-            raise BundleError(path, f"spacing_range_mm has {len(self.spacing_range_mm)} rows",
-                              "give [min, max] mm for each of X, Y, Z")
+            raise BundleError(
+                path,
+                f"spacing_range_mm has {len(self.spacing_range_mm)} rows",
+                "give [min, max] mm for each of X, Y, Z",
+            )

@@ -13,11 +13,13 @@ Example:
     >>> d.supports_factors((9, 9))
     False
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Any, Sequence
+from typing import Any
 
 from medsr.errors import ConfigError
 
@@ -70,18 +72,22 @@ class ArchDescriptor:
 
     def __post_init__(self) -> None:
         if self.spatial_dims not in (2, 3):
-            raise ConfigError(None, f"architecture {self.name!r} has spatial_dims={self.spatial_dims}",
-                              "use 2 or 3")
+            raise ConfigError(None, f"architecture {self.name!r} has spatial_dims={self.spatial_dims}", "use 2 or 3")
         if ":" not in self.builder:
-            raise ConfigError(None, f"architecture {self.name!r} builder {self.builder!r} is not 'module:Class'",
-                              "write the builder as 'package.module:ClassName'")
+            raise ConfigError(
+                None,
+                f"architecture {self.name!r} builder {self.builder!r} is not 'module:Class'",
+                "write the builder as 'package.module:ClassName'",
+            )
         if self.input_grid not in ("lr", "hr"):
-            raise ConfigError(None, f"architecture {self.name!r} input_grid {self.input_grid!r} is unknown",
-                              "use 'lr' or 'hr'")
+            raise ConfigError(
+                None, f"architecture {self.name!r} input_grid {self.input_grid!r} is unknown", "use 'lr' or 'hr'"
+            )
         bad = [d for d in self.dtypes if d not in DTYPES]
         if bad:
-            raise ConfigError(None, f"architecture {self.name!r} lists unknown dtypes {bad}",
-                              f"use {', '.join(DTYPES)}")
+            raise ConfigError(
+                None, f"architecture {self.name!r} lists unknown dtypes {bad}", f"use {', '.join(DTYPES)}"
+            )
 
     # -- checks ---------------------------------------------------------------------------
     def supports_factors(self, factors: Sequence[int]) -> bool:
@@ -95,34 +101,47 @@ class ArchDescriptor:
         """Per-axis integer factors (an int applies to every axis); raise ConfigError if unsupported."""
         vals = [factors] * self.spatial_dims if isinstance(factors, (int, float)) else list(factors)
         if len(vals) != self.spatial_dims:
-            raise ConfigError(None, f"architecture {self.name!r} is {self.spatial_dims}D but got "
-                              f"{len(vals)} factors {tuple(vals)}",
-                              f"give {self.spatial_dims} per-axis factors")
+            raise ConfigError(
+                None,
+                f"architecture {self.name!r} is {self.spatial_dims}D but got {len(vals)} factors {tuple(vals)}",
+                f"give {self.spatial_dims} per-axis factors",
+            )
         out = []
         for v in vals:
             if float(v) != int(v):
-                raise ConfigError(None, f"architecture {self.name!r} needs integer factors, got {tuple(vals)}",
-                                  "use integer factors such as 1 4; resample non-integer ratios afterwards")
+                raise ConfigError(
+                    None,
+                    f"architecture {self.name!r} needs integer factors, got {tuple(vals)}",
+                    "use integer factors such as 1 4; resample non-integer ratios afterwards",
+                )
             out.append(int(v))
         fac = tuple(out)
         if any(v not in self.factor_values for v in fac):
-            raise ConfigError(None, f"architecture {self.name!r} supports per-axis factors "
-                              f"{self.factor_values}, got {fac}", "choose supported factors or another architecture")
+            raise ConfigError(
+                None,
+                f"architecture {self.name!r} supports per-axis factors {self.factor_values}, got {fac}",
+                "choose supported factors or another architecture",
+            )
         if self.through_plane_only and any(v != 1 for v in fac[:-1]):
-            raise ConfigError(None, f"architecture {self.name!r} upsamples only its last axis, got {fac}",
-                              "put the factor on the last axis, e.g. (1, 4)")
+            raise ConfigError(
+                None,
+                f"architecture {self.name!r} upsamples only its last axis, got {fac}",
+                "put the factor on the last axis, e.g. (1, 4)",
+            )
         return fac
 
     def check_channels(self, channels: int) -> int:
         if int(channels) not in self.channels:
-            raise ConfigError(None, f"architecture {self.name!r} supports {self.channels} channels, got {channels}",
-                              "convert the image (grey or RGB) or choose another architecture")
+            raise ConfigError(
+                None,
+                f"architecture {self.name!r} supports {self.channels} channels, got {channels}",
+                "convert the image (grey or RGB) or choose another architecture",
+            )
         return int(channels)
 
     def check_dtype(self, dtype: str) -> str:
         if dtype not in self.dtypes:
-            raise ConfigError(None, f"architecture {self.name!r} runs in {self.dtypes}, not {dtype!r}",
-                              "use float32")
+            raise ConfigError(None, f"architecture {self.name!r} runs in {self.dtypes}, not {dtype!r}", "use float32")
         return dtype
 
     # -- import ----------------------------------------------------------------------------
@@ -132,8 +151,11 @@ class ArchDescriptor:
         try:
             return getattr(import_module(module), attr)
         except (ImportError, AttributeError) as exc:
-            raise ConfigError(None, f"architecture {self.name!r} cannot be imported from {self.builder!r} ({exc})",
-                              "check the installation of medsr") from None
+            raise ConfigError(
+                None,
+                f"architecture {self.name!r} cannot be imported from {self.builder!r} ({exc})",
+                "check the installation of medsr",
+            ) from None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able facts (for listings and bundle reports)."""

@@ -17,9 +17,11 @@ Example:
     >>> net3(torch.zeros(1, 1, 5, 6, 3)).shape
     torch.Size([1, 1, 5, 6, 12])
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -42,20 +44,27 @@ class FastSR(nn.Module):
     receptive-field radius, the context a tile needs for exact tiling.
     """
 
-    def __init__(self, in_channels: int = 1, factors: Sequence[int] = (2, 2), *, width: int = 16,
-                 depth: int = 3, skip: str = "linear") -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        factors: Sequence[int] = (2, 2),
+        *,
+        width: int = 16,
+        depth: int = 3,
+        skip: str = "linear",
+    ) -> None:
         super().__init__()
         self.factors = tuple(int(f) for f in factors)
         dims = len(self.factors)
         if dims not in (2, 3) or depth < 1 or width < 1:
-            raise ValueError(f"FastSR needs 2 or 3 factors, depth >= 1, width >= 1; got "
-                             f"{self.factors}, {depth}, {width}")
+            raise ValueError(
+                f"FastSR needs 2 or 3 factors, depth >= 1, width >= 1; got {self.factors}, {depth}, {width}"
+            )
         self.config: dict[str, Any] = {"width": width, "depth": depth, "skip": skip}
         self.in_channels = int(in_channels)
         layers: list[nn.Module] = []
         for i in range(depth):
-            layers += [conv(dims, in_channels if i == 0 else width, width, 3, padding="valid"),
-                       nn.ReLU(inplace=True)]
+            layers += [conv(dims, in_channels if i == 0 else width, width, 3, padding="valid"), nn.ReLU(inplace=True)]
         self.body = nn.Sequential(*layers)
         self.tail = SubpixelConv(dims, width, in_channels, self.factors, 3, padding="valid")
         with torch.no_grad():  # start close to the interpolation: a small residual

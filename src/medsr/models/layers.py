@@ -15,18 +15,18 @@
   with the global pooling replaced by a local box mean, so the receptive field stays finite
   and tiled inference is exact.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import prod
-from typing import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 
-def conv(dims: int, c_in: int, c_out: int, k: int = 3, *, padding: str = "replicate",
-         bias: bool = True) -> nn.Module:
+def conv(dims: int, c_in: int, c_out: int, k: int = 3, *, padding: str = "replicate", bias: bool = True) -> nn.Module:
     """A ``k``-wide 2D or 3D convolution; ``padding="valid"`` for none, else a padding mode."""
     cls = nn.Conv2d if dims == 2 else nn.Conv3d
     if padding == "valid" or k == 1:
@@ -61,8 +61,7 @@ class SubpixelSkip(nn.Module):
     voxel of context on each side of every upsampled axis (``"linear"``).
     """
 
-    def __init__(self, channels: int, factors: Sequence[int], mode: str = "linear",
-                 pad: bool = True) -> None:
+    def __init__(self, channels: int, factors: Sequence[int], mode: str = "linear", pad: bool = True) -> None:
         super().__init__()
         if mode not in ("nearest", "linear"):
             raise ValueError(f"skip mode {mode!r} must be 'nearest' or 'linear'")
@@ -100,8 +99,9 @@ class SubpixelConv(nn.Module):
     share one bias; the freedom lost is ``F·(∏f - 1)`` of ``F·∏f·k^d`` weights.
     """
 
-    def __init__(self, dims: int, c_feat: int, c_out: int, factors: Sequence[int], k: int = 3,
-                 padding: str = "replicate") -> None:
+    def __init__(
+        self, dims: int, c_feat: int, c_out: int, factors: Sequence[int], k: int = 3, padding: str = "replicate"
+    ) -> None:
         super().__init__()
         self.dims, self.c_out, self.k, self.padding = dims, int(c_out), int(k), padding
         self.r = prod(int(f) for f in factors)
@@ -111,7 +111,7 @@ class SubpixelConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(self.c_out))
 
     def tied_weight(self) -> torch.Tensor:
-        k_vol = self.k ** self.dims
+        k_vol = self.k**self.dims
         w = self.weight.unflatten(0, (self.c_out, self.r))  # (C, R, F, k…)
         axes = tuple(range(3, 3 + self.dims))
         s = w.sum(dim=axes, keepdim=True)

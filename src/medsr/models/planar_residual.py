@@ -14,6 +14,7 @@ Example:
     >>> net(torch.zeros(2, 1, 30, 21)).shape
     torch.Size([2, 1, 30, 21])
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -47,13 +48,16 @@ class PlanarResidualNet(nn.Module):
     margin a tile needs so that tiled and untiled outputs agree.
     """
 
-    def __init__(self, channels: int = 32, blocks: int = 4, shuffle: int = 2,
-                 res_scale: float = 0.5) -> None:
+    def __init__(self, channels: int = 32, blocks: int = 4, shuffle: int = 2, res_scale: float = 0.5) -> None:
         super().__init__()
-        self.config: dict[str, Any] = {"channels": channels, "blocks": blocks, "shuffle": shuffle,
-                                       "res_scale": res_scale}
+        self.config: dict[str, Any] = {
+            "channels": channels,
+            "blocks": blocks,
+            "shuffle": shuffle,
+            "res_scale": res_scale,
+        }
         self.shuffle = int(shuffle)
-        c_in = self.shuffle ** 2
+        c_in = self.shuffle**2
         self.head = nn.Conv2d(c_in, channels, 3, padding=1)
         self.body = nn.Sequential(*[_ResBlock(channels, res_scale) for _ in range(blocks)])
         self.tail = nn.Conv2d(channels, c_in, 3, padding=1)
@@ -67,7 +71,7 @@ class PlanarResidualNet(nn.Module):
 
     def flops_per_pixel(self) -> float:
         """Multiply-adds ×2 per output pixel of one forward pass."""
-        c, s2 = self.config["channels"], self.shuffle ** 2
+        c, s2 = self.config["channels"], self.shuffle**2
         macs = 9 * (s2 * c + 2 * len(self.body) * c * c + c * s2) / s2
         return 2.0 * macs
 

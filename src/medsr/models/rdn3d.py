@@ -13,9 +13,11 @@ Example:
     >>> net(torch.zeros(1, 1, 6, 5, 3)).shape
     torch.Size([1, 1, 6, 5, 12])
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,8 +29,7 @@ from medsr.models.shuffle import pixel_shuffle_nd
 class _DenseBlock(nn.Module):
     def __init__(self, dims: int, width: int, growth: int, layers: int, padding: str) -> None:
         super().__init__()
-        self.convs = nn.ModuleList(conv(dims, width + i * growth, growth, 3, padding=padding)
-                                   for i in range(layers))
+        self.convs = nn.ModuleList(conv(dims, width + i * growth, growth, 3, padding=padding) for i in range(layers))
         self.act = nn.ReLU(inplace=True)
         self.fuse = conv(dims, width + layers * growth, width, 1)
 
@@ -53,16 +54,31 @@ class RDN3D(nn.Module):
     Input ``(N, C, D, H, W)`` → ``(N, C, D·f1, H·f2, W·f3)``; :attr:`halo` in LR voxels.
     """
 
-    def __init__(self, in_channels: int = 1, factors: Sequence[int] = (1, 1, 2), *, width: int = 24,
-                 growth: int = 12, blocks: int = 3, layers: int = 3, skip: str = "linear",
-                 padding: str = "replicate") -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        factors: Sequence[int] = (1, 1, 2),
+        *,
+        width: int = 24,
+        growth: int = 12,
+        blocks: int = 3,
+        layers: int = 3,
+        skip: str = "linear",
+        padding: str = "replicate",
+    ) -> None:
         super().__init__()
         self.factors = tuple(int(f) for f in factors)
         dims = len(self.factors)
         if dims not in (2, 3) or min(width, growth, blocks, layers) < 1:
             raise ValueError(f"RDN3D needs 2 or 3 factors and positive sizes; got {self.factors}")
-        self.config: dict[str, Any] = {"width": width, "growth": growth, "blocks": blocks,
-                                       "layers": layers, "skip": skip, "padding": padding}
+        self.config: dict[str, Any] = {
+            "width": width,
+            "growth": growth,
+            "blocks": blocks,
+            "layers": layers,
+            "skip": skip,
+            "padding": padding,
+        }
         self.in_channels = int(in_channels)
         self.sfe1 = conv(dims, in_channels, width, 3, padding=padding)
         self.sfe2 = conv(dims, width, width, 3, padding=padding)

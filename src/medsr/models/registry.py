@@ -12,32 +12,71 @@ Example:
     2
     >>> net = build("fast", in_channels=1, factors=(1, 4))  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import inspect
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from medsr.errors import ConfigError
 from medsr.models.descriptor import ArchDescriptor
 
 _BUILTIN: tuple[ArchDescriptor, ...] = (
     ArchDescriptor(
-        name="fast", spatial_dims=2, builder="medsr.models.fast:FastSR", halo=4, params=5_400,
-        default_tile=256, summary="tiny ESPCN-like CNN on the LR grid, per-axis pixel shuffle, linear skip",
-        reference="Shi et al., ESPCN, CVPR 2016; Dong et al., FSRCNN, ECCV 2016"),
+        name="fast",
+        spatial_dims=2,
+        builder="medsr.models.fast:FastSR",
+        halo=4,
+        params=5_400,
+        default_tile=256,
+        summary="tiny ESPCN-like CNN on the LR grid, per-axis pixel shuffle, linear skip",
+        reference="Shi et al., ESPCN, CVPR 2016; Dong et al., FSRCNN, ECCV 2016",
+    ),
     ArchDescriptor(
-        name="fast3d", spatial_dims=3, builder="medsr.models.fast:FastSR", halo=4, params=17_800,
-        default_tile=64, summary="the fast CNN with 3D convolutions and a 3D per-axis pixel shuffle",
-        reference="Shi et al., ESPCN, CVPR 2016"),
+        name="fast3d",
+        spatial_dims=3,
+        builder="medsr.models.fast:FastSR",
+        halo=4,
+        params=17_800,
+        default_tile=64,
+        summary="the fast CNN with 3D convolutions and a 3D per-axis pixel shuffle",
+        reference="Shi et al., ESPCN, CVPR 2016",
+    ),
     ArchDescriptor(
-        name="strong", spatial_dims=2, builder="medsr.models.strong:StrongSR", halo=39, params=1_040_000,
-        default_tile=192, summary="EDSR/RCAN-lite: 3 residual groups of 4 blocks, 64 channels, local channel attention",
-        reference="Lim et al., EDSR, CVPRW 2017; Zhang et al., RCAN, ECCV 2018"),
+        name="strong",
+        spatial_dims=2,
+        builder="medsr.models.strong:StrongSR",
+        halo=39,
+        params=1_040_000,
+        default_tile=192,
+        summary="EDSR/RCAN-lite: 3 residual groups of 4 blocks, 64 channels, local channel attention",
+        reference="Lim et al., EDSR, CVPRW 2017; Zhang et al., RCAN, ECCV 2018",
+    ),
     ArchDescriptor(
-        name="rdn3d", spatial_dims=3, builder="medsr.models.rdn3d:RDN3D", halo=13, params=148_000,
-        default_tile=48, summary="3D residual dense network, per-axis 3D pixel shuffle (e.g. through-plane 1 1 4)",
-        reference="Zhang et al., RDN, CVPR 2018; Chen et al., mDCSRN, MICCAI 2018"),
-    ArchDescriptor(name="planar_residual", spatial_dims=2, builder="medsr.models.planar_residual:PlanarResidualNet", channels=(1,), factor_values=(1,), input_grid="hr", size_multiple=2, halo=22, params=76_000, default_tile=256, summary="residual CNN on pre-interpolated planes, pixel-unshuffled body (medsr enhance)", reference="Zhao et al., SMORE, IEEE TMI 2021; Zhang et al., FFDNet, IEEE TIP 2018"),
+        name="rdn3d",
+        spatial_dims=3,
+        builder="medsr.models.rdn3d:RDN3D",
+        halo=13,
+        params=148_000,
+        default_tile=48,
+        summary="3D residual dense network, per-axis 3D pixel shuffle (e.g. through-plane 1 1 4)",
+        reference="Zhang et al., RDN, CVPR 2018; Chen et al., mDCSRN, MICCAI 2018",
+    ),
+    ArchDescriptor(
+        name="planar_residual",
+        spatial_dims=2,
+        builder="medsr.models.planar_residual:PlanarResidualNet",
+        channels=(1,),
+        factor_values=(1,),
+        input_grid="hr",
+        size_multiple=2,
+        halo=22,
+        params=76_000,
+        default_tile=256,
+        summary="residual CNN on pre-interpolated planes, pixel-unshuffled body (medsr enhance)",
+        reference="Zhao et al., SMORE, IEEE TMI 2021; Zhang et al., FFDNet, IEEE TIP 2018",
+    ),
 )
 
 _REGISTRY: dict[str, ArchDescriptor] = {d.name: d for d in _BUILTIN}
@@ -46,8 +85,9 @@ _REGISTRY: dict[str, ArchDescriptor] = {d.name: d for d in _BUILTIN}
 def register(descriptor: ArchDescriptor, *, replace: bool = False) -> ArchDescriptor:
     """Add an architecture at run time; ``replace=True`` overrides an existing name."""
     if descriptor.name in _REGISTRY and not replace:
-        raise ConfigError(None, f"architecture {descriptor.name!r} is already registered",
-                          "choose another name or pass replace=True")
+        raise ConfigError(
+            None, f"architecture {descriptor.name!r} is already registered", "choose another name or pass replace=True"
+        )
     _REGISTRY[descriptor.name] = descriptor
     return descriptor
 
@@ -62,8 +102,7 @@ def get_arch(name: str) -> ArchDescriptor:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ConfigError(None, f"unknown architecture {name!r}",
-                          f"use one of {', '.join(list_archs())}") from None
+        raise ConfigError(None, f"unknown architecture {name!r}", f"use one of {', '.join(list_archs())}") from None
 
 
 def build(name: str, *, in_channels: int = 1, factors: Sequence[int] | int = 2, **kwargs: Any) -> Any:
@@ -92,6 +131,7 @@ def build(name: str, *, in_channels: int = 1, factors: Sequence[int] | int = 2, 
     try:
         inspect.signature(cls).bind(**call)
     except TypeError as exc:
-        raise ConfigError(None, f"architecture {name!r} rejects options {sorted(kwargs)} ({exc})",
-                          f"use options of {desc.builder}") from None
+        raise ConfigError(
+            None, f"architecture {name!r} rejects options {sorted(kwargs)} ({exc})", f"use options of {desc.builder}"
+        ) from None
     return cls(**call)

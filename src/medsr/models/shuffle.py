@@ -18,10 +18,11 @@ Example:
     >>> pixel_shuffle_nd(x, (1, 4))[0, 0, 0].tolist()
     [0.0, 2.0, 4.0, 6.0, 1.0, 3.0, 5.0, 7.0]
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import prod
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -61,7 +62,7 @@ def pixel_unshuffle_nd(x: torch.Tensor, factors: Sequence[int]) -> torch.Tensor:
     if all(f == 1 for f in fac):
         return x
     sizes = x.shape[2:]
-    if any(int(s) % f for s, f in zip(sizes, fac)):
+    if any(int(s) % f for s, f in zip(sizes, fac, strict=False)):
         raise ValueError(f"spatial size {tuple(sizes)} is not divisible by factors {fac}")
     y = x
     for a in range(d):

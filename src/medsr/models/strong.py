@@ -14,9 +14,11 @@ Example:
     >>> net(torch.zeros(1, 3, 9, 8)).shape
     torch.Size([1, 3, 18, 16])
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,8 +43,9 @@ class _ResBlock(nn.Module):
 
 
 class _Group(nn.Module):
-    def __init__(self, dims: int, width: int, blocks: int, res_scale: float, reduction: int,
-                 window: int, padding: str) -> None:
+    def __init__(
+        self, dims: int, width: int, blocks: int, res_scale: float, reduction: int, window: int, padding: str
+    ) -> None:
         super().__init__()
         self.blocks = nn.Sequential(*[_ResBlock(dims, width, res_scale, padding) for _ in range(blocks)])
         self.attention = LocalChannelAttention(dims, width, reduction, window)
@@ -68,22 +71,43 @@ class StrongSR(nn.Module):
     Input ``(N, C, *S)`` → ``(N, C, *(S·f))``; :attr:`halo` is the receptive-field radius (LR).
     """
 
-    def __init__(self, in_channels: int = 1, factors: Sequence[int] = (2, 2), *, width: int = 64,
-                 groups: int = 3, blocks: int = 4, reduction: int = 16, ca_window: int = 7,
-                 res_scale: float = 1.0, skip: str = "linear", padding: str = "replicate") -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        factors: Sequence[int] = (2, 2),
+        *,
+        width: int = 64,
+        groups: int = 3,
+        blocks: int = 4,
+        reduction: int = 16,
+        ca_window: int = 7,
+        res_scale: float = 1.0,
+        skip: str = "linear",
+        padding: str = "replicate",
+    ) -> None:
         super().__init__()
         self.factors = tuple(int(f) for f in factors)
         dims = len(self.factors)
         if dims not in (2, 3) or min(width, groups, blocks) < 1:
-            raise ValueError(f"StrongSR needs 2 or 3 factors and positive sizes; got {self.factors}, "
-                             f"width={width}, groups={groups}, blocks={blocks}")
-        self.config: dict[str, Any] = {"width": width, "groups": groups, "blocks": blocks,
-                                       "reduction": reduction, "ca_window": ca_window,
-                                       "res_scale": res_scale, "skip": skip, "padding": padding}
+            raise ValueError(
+                f"StrongSR needs 2 or 3 factors and positive sizes; got {self.factors}, "
+                f"width={width}, groups={groups}, blocks={blocks}"
+            )
+        self.config: dict[str, Any] = {
+            "width": width,
+            "groups": groups,
+            "blocks": blocks,
+            "reduction": reduction,
+            "ca_window": ca_window,
+            "res_scale": res_scale,
+            "skip": skip,
+            "padding": padding,
+        }
         self.in_channels = int(in_channels)
         self.head = conv(dims, in_channels, width, 3, padding=padding)
-        self.groups = nn.Sequential(*[_Group(dims, width, blocks, res_scale, reduction, ca_window, padding)
-                                      for _ in range(groups)])
+        self.groups = nn.Sequential(
+            *[_Group(dims, width, blocks, res_scale, reduction, ca_window, padding) for _ in range(groups)]
+        )
         self.body_conv = conv(dims, width, width, 3, padding=padding)
         self.tail = SubpixelConv(dims, width, in_channels, self.factors, 3, padding=padding)
         with torch.no_grad():

@@ -16,12 +16,14 @@ Example:
     >>> out.name
     'cmp.png'
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,11 +33,20 @@ from medsr.image import Image
 _UP_SIGN = {0: 1.0, 1: -1.0, 2: 1.0}  # world axis dominating a screen-vertical axis -> which way is up
 
 
-def comparison_figure(reference: Image, predictions: Sequence[Image], names: Sequence[str],
-                      path: str | Path, *, axis: int | None = None, slice_index: int | None = None,
-                      window: tuple[float, float] | None = None, scores: Mapping[str, Any] | None = None,
-                      factors: Sequence[float] | None = None, title: str | None = None,
-                      crop: bool = True) -> Path:
+def comparison_figure(
+    reference: Image,
+    predictions: Sequence[Image],
+    names: Sequence[str],
+    path: str | Path,
+    *,
+    axis: int | None = None,
+    slice_index: int | None = None,
+    window: tuple[float, float] | None = None,
+    scores: Mapping[str, Any] | None = None,
+    factors: Sequence[float] | None = None,
+    title: str | None = None,
+    crop: bool = True,
+) -> Path:
     """Reference and predictions on the same slice, with ``|prediction - reference|`` below.
 
     Args:
@@ -69,8 +80,11 @@ def comparison_figure(reference: Image, predictions: Sequence[Image], names: Seq
     ax_n = _slicing_axis(reference, predictions, axis, factors)
     idx = reference.shape[ax_n] // 2 if slice_index is None else int(slice_index)
     if not 0 <= idx < reference.shape[ax_n]:
-        raise ConfigError(None, f"slice {idx} is outside 0…{reference.shape[ax_n] - 1} along axis {ax_n}",
-                          "choose a slice inside the image")
+        raise ConfigError(
+            None,
+            f"slice {idx} is outside 0…{reference.shape[ax_n] - 1} along axis {ax_n}",
+            "choose a slice inside the image",
+        )
     planes = [_plane(img, ax_n, idx) for img in [reference, *preds]]
     lo, hi = window if window is not None else _window(reference)
     grey = planes[0] if planes[0].ndim == 2 else planes[0].mean(axis=-1)
@@ -80,12 +94,25 @@ def comparison_figure(reference: Image, predictions: Sequence[Image], names: Seq
     dmax = float(max(np.percentile(d, 99.5) for d in diffs)) if diffs else 1.0
     h, v = _plane_axes(reference, ax_n)
     size_mm = (planes[0].shape[1] * float(reference.spacing[h]), planes[0].shape[0] * float(reference.spacing[v]))
-    return _draw(reference, ax_n, idx, planes, diffs, list(names), (lo, hi), max(dmax, 1e-12),
-                 _score_lookup(scores), title, Path(path), size_mm)
+    return _draw(
+        reference,
+        ax_n,
+        idx,
+        planes,
+        diffs,
+        list(names),
+        (lo, hi),
+        max(dmax, 1e-12),
+        _score_lookup(scores),
+        title,
+        Path(path),
+        size_mm,
+    )
 
 
-def slice_profile_plot(result: Mapping[str, Any], path: str | Path, *, spacing_mm: float | None = None,
-                       title: str | None = None) -> Path:
+def slice_profile_plot(
+    result: Mapping[str, Any], path: str | Path, *, spacing_mm: float | None = None, title: str | None = None
+) -> Path:
     """Per-slice PSNR along the upsampled axis, one line per prediction.
 
     ``result`` is :func:`medsr.metrics.evaluate`'s output, or ``{name: sequence of dB}``.
@@ -123,8 +150,9 @@ def slice_profile_plot(result: Mapping[str, Any], path: str | Path, *, spacing_m
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _slicing_axis(reference: Image, predictions: Sequence[Image], axis: int | None,
-                  factors: Sequence[float] | None) -> int:
+def _slicing_axis(
+    reference: Image, predictions: Sequence[Image], axis: int | None, factors: Sequence[float] | None
+) -> int:
     if reference.is_2d:
         return 2
     if axis is not None:
@@ -206,9 +234,20 @@ def _score_lookup(scores: Mapping[str, Any] | None) -> dict[str, dict]:
     return {str(k): dict(v) for k, v in table.items() if isinstance(v, Mapping)}
 
 
-def _draw(reference: Image, axis: int, idx: int, planes: list[np.ndarray], diffs: list[np.ndarray],
-          names: list[str], window: tuple[float, float], dmax: float, scores: dict[str, dict],
-          title: str | None, path: Path, size_mm: tuple[float, float]) -> Path:
+def _draw(
+    reference: Image,
+    axis: int,
+    idx: int,
+    planes: list[np.ndarray],
+    diffs: list[np.ndarray],
+    names: list[str],
+    window: tuple[float, float],
+    dmax: float,
+    scores: dict[str, dict],
+    title: str | None,
+    path: Path,
+    size_mm: tuple[float, float],
+) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -216,8 +255,7 @@ def _draw(reference: Image, axis: int, idx: int, planes: list[np.ndarray], diffs
     ncol = len(planes)
     panel_w = 2.6
     panel_h = float(np.clip(panel_w * height_mm / width_mm, 0.8, 6.0))
-    fig = Figure(figsize=(panel_w * ncol + 1.2, 2 * panel_h + 1.1), dpi=150, layout="constrained",
-                 facecolor="white")
+    fig = Figure(figsize=(panel_w * ncol + 1.2, 2 * panel_h + 1.1), dpi=150, layout="constrained", facecolor="white")
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, ncol, squeeze=False)
     ext = (0.0, width_mm, height_mm, 0.0)
@@ -238,14 +276,14 @@ def _draw(reference: Image, axis: int, idx: int, planes: list[np.ndarray], diffs
         ax.set_xticks([])
         ax.set_yticks([])
     axes[1, 0].axis("off")
-    axes[1, 0].text(0.5, 0.5, _caption(reference, axis, idx), ha="center", va="center", fontsize=8,
-                    transform=axes[1, 0].transAxes)
+    axes[1, 0].text(
+        0.5, 0.5, _caption(reference, axis, idx), ha="center", va="center", fontsize=8, transform=axes[1, 0].transAxes
+    )
     _scale_bar(axes[0, 0], width_mm, height_mm)
     if not rgb:
         fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.9, label=reference.meta.units, pad=0.01)
     if diffs:
-        fig.colorbar(dm, ax=axes[1, :].tolist(), shrink=0.9, label=f"|difference| ({reference.meta.units})",
-                     pad=0.01)
+        fig.colorbar(dm, ax=axes[1, :].tolist(), shrink=0.9, label=f"|difference| ({reference.meta.units})", pad=0.01)
     if title:
         fig.suptitle(title, fontsize=11)
     return _save(fig, path)
@@ -276,8 +314,9 @@ def _scale_bar(ax: Any, width_mm: float, height_mm: float) -> None:
     length = max(m * decade for m in (1.0, 2.0, 5.0) if m * decade <= target)
     x0, y0 = 0.05 * width_mm, 0.94 * height_mm
     ax.plot([x0, x0 + length], [y0, y0], color="yellow", lw=2)
-    ax.text(x0 + length / 2, y0 - 0.02 * height_mm, f"{length:g} mm", color="yellow", ha="center",
-            va="bottom", fontsize=7)
+    ax.text(
+        x0 + length / 2, y0 - 0.02 * height_mm, f"{length:g} mm", color="yellow", ha="center", va="bottom", fontsize=7
+    )
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -10,22 +10,28 @@ Example:
     >>> enhance_report("report/", lr=lr, bspline=bs, sr=result.image,
     ...                uncertainty=result.uncertainty, info=result.info)  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import base64
 import html
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from medsr.image import Image
 from medsr.report.svg import line_chart
 
-PANELS = (("input", "Input (thick slices)"), ("bspline", "Cubic B-spline"), ("medsr", "medsr"),
-          ("uncertainty", "Uncertainty"))
+PANELS = (
+    ("input", "Input (thick slices)"),
+    ("bspline", "Cubic B-spline"),
+    ("medsr", "medsr"),
+    ("uncertainty", "Uncertainty"),
+)
 
 
 def _png(plane: np.ndarray, lo: float, hi: float, cmap: str = "gray") -> str:
@@ -78,8 +84,9 @@ def _slices(n: int, count: int) -> list[int]:
     return sorted(set(int(round(v)) for v in np.linspace(n * 0.15, n * 0.85 - 1, count)))
 
 
-def _frames(lr: Image, bspline: Image, sr: Image, unc: Image | None, thick_axis: int,
-            n_slices: int) -> tuple[list[dict[str, str]], list[int], int, float]:
+def _frames(
+    lr: Image, bspline: Image, sr: Image, unc: Image | None, thick_axis: int, n_slices: int
+) -> tuple[list[dict[str, str]], list[int], int, float]:
     slide_axis = 1 if thick_axis != 1 else 0  # coronal-like planes for an axial (Z-thick) scan
     lo, hi = _window(sr)
     u_hi = float(np.percentile(unc.data, 99.5)) if unc is not None else 1.0
@@ -110,10 +117,18 @@ def _kv_rows(d: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def enhance_report(out_dir: str | Path, *, lr: Image, bspline: Image, sr: Image,
-                   uncertainty: Image | None, info: dict[str, Any],
-                   loss_curve: Sequence[Sequence[float]] | None = None, n_slices: int = 24,
-                   title: str = "medsr enhance report") -> Path:
+def enhance_report(
+    out_dir: str | Path,
+    *,
+    lr: Image,
+    bspline: Image,
+    sr: Image,
+    uncertainty: Image | None,
+    info: dict[str, Any],
+    loss_curve: Sequence[Sequence[float]] | None = None,
+    n_slices: int = 24,
+    title: str = "medsr enhance report",
+) -> Path:
     """Write ``out_dir/report.html`` and return its path.
 
     Args:
@@ -138,8 +153,19 @@ def enhance_report(out_dir: str | Path, *, lr: Image, bspline: Image, sr: Image,
 
 
 def _summary(info: dict[str, Any]) -> dict[str, Any]:
-    keys = ("thick_axis", "input_spacing_mm", "output_spacing_mm", "factors", "input_slice_thickness_mm",
-            "thickness_assumed", "gap_mm", "profile", "output_shape", "seed", "threads")
+    keys = (
+        "thick_axis",
+        "input_spacing_mm",
+        "output_spacing_mm",
+        "factors",
+        "input_slice_thickness_mm",
+        "thickness_assumed",
+        "gap_mm",
+        "profile",
+        "output_shape",
+        "seed",
+        "threads",
+    )
     out = {k: info[k] for k in keys if k in info}
     if isinstance(out.get("profile"), dict):
         out["profile"] = out["profile"].get("kind", "")
@@ -152,25 +178,47 @@ def _summary(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _render(title: str, frames: list[dict[str, str]], indices: list[int], slide_axis: int, aspect: float,
-            info: dict[str, Any], curve: Sequence[Sequence[float]], u_hi: float) -> str:
+def _render(
+    title: str,
+    frames: list[dict[str, str]],
+    indices: list[int],
+    slide_axis: int,
+    aspect: float,
+    info: dict[str, Any],
+    curve: Sequence[Sequence[float]],
+    u_hi: float,
+) -> str:
     panels = [(k, label) for k, label in PANELS if k in frames[0]]
     axis_name = "XYZ"[slide_axis]
     timings = info.get("timings_s") or info.get("timings") or {}
     dc = info.get("data_consistency") or {}
-    loss_svg = line_chart([(float(s), float(v)) for s, v in curve], x_label="step", y_label="training loss",
-                          log_y=True) if len(curve) > 1 else "<p>No training curve recorded.</p>"
+    loss_svg = (
+        line_chart([(float(s), float(v)) for s, v in curve], x_label="step", y_label="training loss", log_y=True)
+        if len(curve) > 1
+        else "<p>No training curve recorded.</p>"
+    )
     cells = "".join(
-        f'<figure><figcaption>{html.escape(label)}</figcaption>'
+        f"<figure><figcaption>{html.escape(label)}</figcaption>"
         f'<div class="view" style="aspect-ratio:{1 / aspect:.4f}"><img id="img-{k}" alt="{k}"></div>'
         f'<div class="zoom" id="zoom-{k}" title="4x zoom; click the panel above to move it"></div></figure>'
-        for k, label in panels)
+        for k, label in panels
+    )
     data = json.dumps({"frames": frames, "indices": indices, "keys": [k for k, _ in panels]})
     info_json = html.escape(json.dumps(info, indent=1, default=str))
     return _TEMPLATE.format(
-        title=html.escape(title), axis=axis_name, n=len(frames) - 1, mid=len(frames) // 2, cells=cells,
-        data=data, loss=loss_svg, u_hi=f"{u_hi:.4g}", timings=_kv_rows(timings), dc=_kv_rows(dc), summary=_kv_rows(_summary(info)),
-        info=info_json)
+        title=html.escape(title),
+        axis=axis_name,
+        n=len(frames) - 1,
+        mid=len(frames) // 2,
+        cells=cells,
+        data=data,
+        loss=loss_svg,
+        u_hi=f"{u_hi:.4g}",
+        timings=_kv_rows(timings),
+        dc=_kv_rows(dc),
+        summary=_kv_rows(_summary(info)),
+        info=info_json,
+    )
 
 
 _TEMPLATE = """<!DOCTYPE html>

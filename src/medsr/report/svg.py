@@ -1,9 +1,10 @@
 """Tiny inline SVG charts for the HTML report (no matplotlib, no script)."""
+
 from __future__ import annotations
 
 import html
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
@@ -12,8 +13,15 @@ def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
     return [lo + (hi - lo) * i / n for i in range(n + 1)]
 
 
-def line_chart(points: Sequence[tuple[float, float]], *, x_label: str = "", y_label: str = "",
-               log_y: bool = False, width: int = 420, height: int = 240) -> str:
+def line_chart(
+    points: Sequence[tuple[float, float]],
+    *,
+    x_label: str = "",
+    y_label: str = "",
+    log_y: bool = False,
+    width: int = 420,
+    height: int = 240,
+) -> str:
     """An SVG line chart of (x, y) points; ``log_y`` plots log10(y) for positive y."""
     pts = [(x, y) for x, y in points if math.isfinite(x) and math.isfinite(y) and (y > 0 or not log_y)]
     if len(pts) < 2:
@@ -32,17 +40,23 @@ def line_chart(points: Sequence[tuple[float, float]], *, x_label: str = "", y_la
     def sy(v: float) -> float:
         return m["t"] + (1 - (v - y0) / (y1 - y0)) * h
 
-    path = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in zip(tx, ty))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="11">',
-             f'<rect x="{m["l"]}" y="{m["t"]}" width="{w}" height="{h}" fill="#fff" stroke="#999"/>']
+    path = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in zip(tx, ty, strict=False))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="11">',
+        f'<rect x="{m["l"]}" y="{m["t"]}" width="{w}" height="{h}" fill="#fff" stroke="#999"/>',
+    ]
     for v in _ticks(y0, y1):
-        label = f"{10 ** v:.3g}" if log_y else f"{v:.3g}"
-        parts.append(f'<line x1="{m["l"]}" x2="{m["l"] + w}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#eee"/>'
-                     f'<text x="{m["l"] - 4}" y="{sy(v) + 4:.1f}" text-anchor="end">{label}</text>')
+        label = f"{10**v:.3g}" if log_y else f"{v:.3g}"
+        parts.append(
+            f'<line x1="{m["l"]}" x2="{m["l"] + w}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#eee"/>'
+            f'<text x="{m["l"] - 4}" y="{sy(v) + 4:.1f}" text-anchor="end">{label}</text>'
+        )
     for v in _ticks(x0, x1):
         parts.append(f'<text x="{sx(v):.1f}" y="{m["t"] + h + 14}" text-anchor="middle">{v:.4g}</text>')
     parts.append(f'<polyline fill="none" stroke="#c40" stroke-width="1.5" points="{path}"/>')
     parts.append(f'<text x="{m["l"] + w / 2}" y="{height - 4}" text-anchor="middle">{html.escape(x_label)}</text>')
-    parts.append(f'<text transform="translate(12,{m["t"] + h / 2}) rotate(-90)" text-anchor="middle">'
-                 f'{html.escape(y_label)}</text></svg>')
+    parts.append(
+        f'<text transform="translate(12,{m["t"] + h / 2}) rotate(-90)" text-anchor="middle">'
+        f"{html.escape(y_label)}</text></svg>"
+    )
     return "".join(parts)

@@ -4,6 +4,7 @@ thick axis (SMORE: Zhao et al., IEEE TMI 2021; ECLARE: Remedios et al., 2023).
 Public: :func:`enhance`, :class:`EnhanceResult`, :func:`plan_enhance`, :class:`EnhancePlan`
 (imported lazily; torch loads only when :func:`enhance` runs).
 """
+
 from __future__ import annotations
 
 from medsr._lazy import lazy_exports

@@ -16,13 +16,15 @@ Example:
     >>> res.image.shape, res.uncertainty.shape
     ((24, 24, 24), (24, 24, 24))
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -73,19 +75,30 @@ def _versions() -> dict[str, str]:
 
     import medsr
 
-    return {"medsr": medsr.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "scipy": scipy.__version__}
+    return {"medsr": medsr.__version__, "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
 
 
-def enhance(image: Image, *, spacing: Sequence[float] | None = None,
-            factors: Sequence[float] | None = None, slice_thickness_mm: float | None = None,
-            profile: str | SliceProfile = "rect", time_budget_s: float | None = None,
-            steps: int | None = None, device: str = "auto", threads: int | None = None,
-            seed: int = 0, workdir: str | os.PathLike | None = None,
-            progress: Callable[[str, int, int], None] | None = None,
-            net: dict[str, Any] | None = None, precision: str = "auto", tta: bool = DEFAULT_TTA,
-            block_size: int | None = None, slab: int | None = None,
-            init: str | None = "auto") -> EnhanceResult:
+def enhance(
+    image: Image,
+    *,
+    spacing: Sequence[float] | None = None,
+    factors: Sequence[float] | None = None,
+    slice_thickness_mm: float | None = None,
+    profile: str | SliceProfile = "rect",
+    time_budget_s: float | None = None,
+    steps: int | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+    seed: int = 0,
+    workdir: str | os.PathLike | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    net: dict[str, Any] | None = None,
+    precision: str = "auto",
+    tta: bool = DEFAULT_TTA,
+    block_size: int | None = None,
+    slab: int | None = None,
+    init: str | None = "auto",
+) -> EnhanceResult:
     """Restore the thick axis of ``image`` from its own sharp planes.
 
     Args:
@@ -124,8 +137,7 @@ def enhance(image: Image, *, spacing: Sequence[float] | None = None,
 
     clock = _Clock()
     t0, c0 = time.perf_counter(), time.process_time()
-    plan = plan_enhance(image, spacing=spacing, factors=factors,
-                        slice_thickness_mm=slice_thickness_mm, profile=profile)
+    plan = plan_enhance(image, spacing=spacing, factors=factors, slice_thickness_mm=slice_thickness_mm, profile=profile)
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))
@@ -133,46 +145,87 @@ def enhance(image: Image, *, spacing: Sequence[float] | None = None,
         dev = _device(device)
         clock.stage("plan", t0, c0)
         budget = DEFAULT_BUDGET_S if time_budget_s is None else float(time_budget_s)
-        fitted = fit_network(image, plan, clock=clock, budget=budget, steps=steps, device=dev,
-                             seed=seed, progress=progress, net=net or DEFAULT_NET,
-                             precision=precision, init=init, auto_threads=not threads)
-        out, unc, dc = infer_volume(image, plan, fitted, clock=clock, device=dev, tta=tta,
-                                    workdir=workdir, progress=progress, block_size=block_size,
-                                    slab=slab)
+        fitted = fit_network(
+            image,
+            plan,
+            clock=clock,
+            budget=budget,
+            steps=steps,
+            device=dev,
+            seed=seed,
+            progress=progress,
+            net=net or DEFAULT_NET,
+            precision=precision,
+            init=init,
+            auto_threads=not threads,
+        )
+        out, unc, dc = infer_volume(
+            image,
+            plan,
+            fitted,
+            clock=clock,
+            device=dev,
+            tta=tta,
+            workdir=workdir,
+            progress=progress,
+            block_size=block_size,
+            slab=slab,
+        )
     finally:
         torch.set_num_threads(old_threads)
     clock.stage("total", t0, c0)
     hist = {"op": "enhance", "thick_axis": "XYZ"[plan.thick_axis], "factor": plan.factor}
     thick_z = float(plan.output_grid.spacing[2]) if plan.thick_axis == 2 else image.meta.slice_thickness
-    sr = image.with_data(out[None], grid=plan.output_grid, history=image.meta.history + [hist],
-                         slice_thickness=thick_z)
-    un = image.with_data(unc[None], grid=plan.output_grid, history=image.meta.history + [hist],
-                         slice_thickness=thick_z)
+    sr = image.with_data(out[None], grid=plan.output_grid, history=image.meta.history + [hist], slice_thickness=thick_z)
+    un = image.with_data(unc[None], grid=plan.output_grid, history=image.meta.history + [hist], slice_thickness=thick_z)
     info = _record(image, plan, fitted, dc, clock, budget=budget, device=dev, tta=tta, seed=seed)
     return EnhanceResult(image=sr, uncertainty=un, info=info, loss_curve=list(fitted.fit.loss_curve))
 
 
-def _record(image: Image, plan: EnhancePlan, fitted: Any, dc: dict[str, Any], clock: _Clock, *,
-            budget: float, device: str, tta: bool, seed: int) -> dict[str, Any]:
+def _record(
+    image: Image,
+    plan: EnhancePlan,
+    fitted: Any,
+    dc: dict[str, Any],
+    clock: _Clock,
+    *,
+    budget: float,
+    device: str,
+    tta: bool,
+    seed: int,
+) -> dict[str, Any]:
     """The JSON-able account of one run (the sidecar's ``enhance`` section)."""
     return {
         "method": "medsr.selfsup (SMORE-style zero-data through-plane SR)",
-        "input": {"shape": list(image.shape), "spacing_mm": [float(s) for s in image.spacing],
-                  "path": image.meta.source_path, "modality": image.meta.modality,
-                  "units": image.meta.units},
+        "input": {
+            "shape": list(image.shape),
+            "spacing_mm": [float(s) for s in image.spacing],
+            "path": image.meta.source_path,
+            "modality": image.meta.modality,
+            "units": image.meta.units,
+        },
         **plan.to_dict(),
-        "network": {"name": "planar_residual", **fitted.net_config,
-                    "parameters": int(sum(p.numel() for p in fitted.model.parameters())),
-                    "init": fitted.init},
-        "training": {**fitted.hyper, "steps": fitted.fit.steps, "time_budget_s": budget,
-                     "precision": fitted.precision, "device": device,
-                     "final_loss": fitted.fit.loss_curve[-1][1] if fitted.fit.loss_curve else None},
-        "fusion": {"orientations": fitted.orientations, "rule": "mean", "uncertainty": "|a-b|/2",
-                   "tta": bool(tta)},
+        "network": {
+            "name": "planar_residual",
+            **fitted.net_config,
+            "parameters": int(sum(p.numel() for p in fitted.model.parameters())),
+            "init": fitted.init,
+        },
+        "training": {
+            **fitted.hyper,
+            "steps": fitted.fit.steps,
+            "time_budget_s": budget,
+            "precision": fitted.precision,
+            "device": device,
+            "final_loss": fitted.fit.loss_curve[-1][1] if fitted.fit.loss_curve else None,
+        },
+        "fusion": {"orientations": fitted.orientations, "rule": "mean", "uncertainty": "|a-b|/2", "tta": bool(tta)},
         "intensity": fitted.scale.to_dict(),
         "data_consistency": dc,
-        "seed": int(seed), "threads": fitted.hyper["threads"],
-        "timings_s": clock.wall, "cpu_seconds": clock.cpu,
+        "seed": int(seed),
+        "threads": fitted.hyper["threads"],
+        "timings_s": clock.wall,
+        "cpu_seconds": clock.cpu,
         "flops": {"train": fitted.fit.flops, "inference": dc.pop("_flops", 0.0)},
         "loss_curve": [[int(s), round(float(v), 6)] for s, v in fitted.fit.loss_curve],
         "versions": _versions(),

@@ -5,13 +5,15 @@ bf16 autocast and channels-last on CPUs with native bf16 (measured faster there,
 fp32 otherwise. The schedule follows wall time when ``steps`` is not given, so the run ends
 within the budget whatever else loads the machine; ``steps`` makes a run exactly repeatable.
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,15 @@ def resolve_precision(precision: str, device: str) -> str:
     return "bf16" if bf16_supported("cpu") else "fp32"
 
 
-def choose_threads(model: Any, sampler: Any, config: FitConfig | None = None, precision: str = "fp32",
-                   device: str = "cpu", candidates: tuple[int, ...] | None = None, steps: int = 4) -> int:
+def choose_threads(
+    model: Any,
+    sampler: Any,
+    config: FitConfig | None = None,
+    precision: str = "fp32",
+    device: str = "cpu",
+    candidates: tuple[int, ...] | None = None,
+    steps: int = 4,
+) -> int:
     """The intra-op thread count that trains fastest right now (CPU only).
 
     Small convolutions scale poorly, and on a machine shared with other jobs the threads of
@@ -119,9 +128,18 @@ def _lr_factor(progress: float, warmup: float) -> float:
     return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * p))
 
 
-def fit(model: Any, sampler: Any, *, steps: int | None = None, time_budget_s: float = 90.0,
-        config: FitConfig | None = None, precision: str = "auto", device: str = "cpu",
-        seed: int = 0, progress: Progress = None) -> FitResult:
+def fit(
+    model: Any,
+    sampler: Any,
+    *,
+    steps: int | None = None,
+    time_budget_s: float = 90.0,
+    config: FitConfig | None = None,
+    precision: str = "auto",
+    device: str = "cpu",
+    seed: int = 0,
+    progress: Progress = None,
+) -> FitResult:
     """Train ``model`` on ``sampler.batch`` pairs; by ``steps`` or until ``time_budget_s``.
 
     Returns the trained model (eval mode) with the loss curve ``[(step, mean L1), …]``.
@@ -172,5 +190,6 @@ def fit(model: Any, sampler: Any, *, steps: int | None = None, time_budget_s: fl
     seconds = time.perf_counter() - t0
     flops = 3.0 * model.flops_per_pixel() * pixels if hasattr(model, "flops_per_pixel") else 0.0
     log.info("fitted %d steps in %.1f s (%s)", step, seconds, prec)
-    return FitResult(model=model, steps=step, seconds=seconds,
-                     cpu_seconds=time.process_time() - c0, flops=flops, loss_curve=curve)
+    return FitResult(
+        model=model, steps=step, seconds=seconds, cpu_seconds=time.process_time() - c0, flops=flops, loss_curve=curve
+    )

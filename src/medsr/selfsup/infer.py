@@ -11,6 +11,7 @@ shared engine (:func:`medsr.engine.runner.run_tiled`) with a receptive-field hal
 slab or tile size gives the same result. SMORE (Zhao et al., IEEE TMI 2021) fuses
 orientations in the Fourier domain; a plain mean is used here (see ``benchmarks/enhance.py``).
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,7 @@ class InferSpec:
     tta: bool = False
     fusion: str = "mean"
     project: bool = True
-    stats: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
-        ("r0", "r1", "syy", "pixels"), 0.0))
+    stats: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("r0", "r1", "syy", "pixels"), 0.0))
 
     def __post_init__(self) -> None:
         for name in ("U", "R", "W", "P"):
@@ -76,10 +76,12 @@ def _net_batches(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
     out = np.empty(planes.shape, dtype=np.float32)
     per = max(1, spec.plane_pixels // max(1, planes.shape[1] * planes.shape[2]))
     bf16 = spec.precision == "bf16"
-    with torch.inference_mode(), torch.autocast(device_type=spec.device.split(":")[0],
-                                                dtype=torch.bfloat16, enabled=bf16):
+    with (
+        torch.inference_mode(),
+        torch.autocast(device_type=spec.device.split(":")[0], dtype=torch.bfloat16, enabled=bf16),
+    ):
         for s in range(0, planes.shape[0], per):
-            x = torch.from_numpy(np.ascontiguousarray(planes[s:s + per]))[:, None].to(spec.device)
+            x = torch.from_numpy(np.ascontiguousarray(planes[s : s + per]))[:, None].to(spec.device)
             if bf16:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = net(x).float()
@@ -87,7 +89,7 @@ def _net_batches(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
                 for dims in ((3,), (2,), (2, 3)):
                     y += torch.flip(net(torch.flip(x, dims)).float(), dims)
                 y *= 0.25
-            out[s:s + per] = y[:, 0].cpu().numpy()
+            out[s : s + per] = y[:, 0].cpu().numpy()
     spec.stats["pixels"] += planes.size * (4 if spec.tta else 1)
     return out
 
@@ -109,8 +111,14 @@ def run_planes(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
     if tile is not None:
         tile = max(spec.multiple, int(tile) - int(tile) % spec.multiple)
         tile = None if tile >= w else tile
-    return run_tiled(lambda b: _net_batches(net, b, spec), np.asarray(planes, np.float32), (1, 1),
-                     tile=(None, tile), halo=(0, spec.halo), blend="none")
+    return run_tiled(
+        lambda b: _net_batches(net, b, spec),
+        np.asarray(planes, np.float32),
+        (1, 1),
+        tile=(None, tile),
+        halo=(0, spec.halo),
+        blend="none",
+    )
 
 
 def _along0(M: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -128,7 +136,7 @@ def consistent(est: np.ndarray, y: np.ndarray, spec: InferSpec) -> None:
     st = spec.stats
     st["r0"] += float(np.sum(r0.astype(np.float64) ** 2))
     st["r1"] += float(np.sum(r1.astype(np.float64) ** 2))
-    st["syy"] += float(np.sum(y64 ** 2))
+    st["syy"] += float(np.sum(y64**2))
 
 
 def _dc_weighted(ya: np.ndarray, yb: np.ndarray, y: np.ndarray, spec: InferSpec) -> np.ndarray:
@@ -173,8 +181,9 @@ def first_pass(net: Any, lr: np.ndarray, spec: InferSpec, active: np.ndarray) ->
     return _orientation(net, lr.transpose(0, 2, 1), spec, active).transpose(0, 2, 1)
 
 
-def second_pass(net: Any, lr: np.ndarray, first: np.ndarray, spec: InferSpec,
-                active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def second_pass(
+    net: Any, lr: np.ndarray, first: np.ndarray, spec: InferSpec, active: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Orientation ⊥B on columns ``lr`` ``(n_lr, A, cols)``, fused with the first pass's
     estimate ``first`` ``(n_out, A, cols)`` of the same columns, then projected onto data
     consistency → ``(estimate, uncertainty)``, each ``(n_out, A, cols)`` in the input's units.
@@ -200,5 +209,4 @@ def second_pass(net: Any, lr: np.ndarray, first: np.ndarray, spec: InferSpec,
 def dc_report(stats: dict[str, float]) -> dict[str, float]:
     """Relative data-consistency errors ``‖W x − y‖ / ‖y‖`` in the input's units."""
     den = math.sqrt(max(stats["syy"], 1e-30))
-    return {"relative_error_before": math.sqrt(stats["r0"]) / den,
-            "relative_error_after": math.sqrt(stats["r1"]) / den}
+    return {"relative_error_before": math.sqrt(stats["r0"]) / den, "relative_error_after": math.sqrt(stats["r1"]) / den}

@@ -9,6 +9,7 @@ Example:
     >>> 0.0 < otsu_threshold(v) < 1.0
     True
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,7 +37,7 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(centres[int(np.argmax(between))])
 
 
-def foreground(image: "Image") -> np.ndarray:
+def foreground(image: Image) -> np.ndarray:
     """Boolean foreground ``(X, Y, Z)`` of a one-channel image; never empty.
 
     Uses :func:`medsr.mask.foreground_mask` (modality-aware: CT body above -500 HU, else

@@ -11,6 +11,7 @@ Example:
     >>> ops.W.shape, ops.U.shape, ops.P.shape
     ((4, 16), (16, 4), (16, 4))
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,13 +56,13 @@ class AxisOperators:
     t: float
 
     @classmethod
-    def build(cls, profile: SliceProfile, n_hr: int, spacing_hr: float, spacing_lr: float,
-              n_lr: int | None = None) -> "AxisOperators":
+    def build(
+        cls, profile: SliceProfile, n_hr: int, spacing_hr: float, spacing_lr: float, n_lr: int | None = None
+    ) -> AxisOperators:
         f = float(spacing_lr) / float(spacing_hr)
         W = profile.matrix(n_hr, spacing_hr=spacing_hr, spacing_lr=spacing_lr, n_lr=n_lr)
         U = bspline_matrix(n_hr, W.shape[0], f)
-        return cls(W=W, U=U, P=consistency_projector(W), f=f,
-                   t=float(profile.thickness_mm) / float(spacing_hr))
+        return cls(W=W, U=U, P=consistency_projector(W), f=f, t=float(profile.thickness_mm) / float(spacing_hr))
 
     @property
     def A(self) -> np.ndarray:

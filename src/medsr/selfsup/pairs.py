@@ -19,6 +19,7 @@ Example:
     >>> tuple(x.shape), tuple(y.shape)
     ((3, 1, 16, 16), (3, 1, 16, 16))
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -50,9 +51,17 @@ class PlaneSampler:
             planes is used.
     """
 
-    def __init__(self, planes: np.ndarray, train_factors: dict[int, tuple[float, float]],
-                 profile: SliceProfile | dict[int, SliceProfile], mask: np.ndarray | None = None, patch: int = 64,
-                 seed: int = 0, max_centres: int = 1_000_000, max_bytes: int = 384 << 20) -> None:
+    def __init__(
+        self,
+        planes: np.ndarray,
+        train_factors: dict[int, tuple[float, float]],
+        profile: SliceProfile | dict[int, SliceProfile],
+        mask: np.ndarray | None = None,
+        patch: int = 64,
+        seed: int = 0,
+        max_centres: int = 1_000_000,
+        max_bytes: int = 384 << 20,
+    ) -> None:
         self.planes = np.ascontiguousarray(planes, dtype=np.float32)  # (N, A, B)
         n_planes, shape = self.planes.shape[0], self.planes.shape[1:]
         self.patch = int(min(patch, shape[0], shape[1]))
@@ -63,14 +72,12 @@ class PlaneSampler:
         sub = self.planes[self.slices]
         self.inputs: dict[int, np.ndarray] = {}
         for axis, (f, t) in train_factors.items():
-            prof = profile[axis] if isinstance(profile, dict) else \
-                replace(profile, thickness_mm=float(t))
+            prof = profile[axis] if isinstance(profile, dict) else replace(profile, thickness_mm=float(t))
             A = AxisOperators.build(prof, n_hr=shape[axis], spacing_hr=1.0, spacing_lr=float(f)).A
             A = A.astype(np.float32)
             self.inputs[axis] = np.matmul(A, sub) if axis == 0 else np.matmul(sub, A.T)
         self.axes = sorted(self.inputs)
-        m = np.ones((len(self.slices),) + shape, bool) if mask is None else \
-            np.asarray(mask, dtype=bool)[self.slices]
+        m = np.ones((len(self.slices),) + shape, bool) if mask is None else np.asarray(mask, dtype=bool)[self.slices]
         flat = m.reshape(-1)
         step = max(1, flat.size // (4 * max_centres))  # a regular subsample bounds the memory
         centres = np.flatnonzero(flat[::step]) * step
@@ -80,8 +87,7 @@ class PlaneSampler:
         self.grid = m.shape
         self.rng = np.random.default_rng(seed)
 
-    def _one(self, k: int, i: int, j: int, axis: int, flip_h: bool, flip_w: bool
-             ) -> tuple[np.ndarray, np.ndarray]:
+    def _one(self, k: int, i: int, j: int, axis: int, flip_h: bool, flip_w: bool) -> tuple[np.ndarray, np.ndarray]:
         P = self.patch
         target = self.planes[self.slices[k]]
         source = self.inputs[axis][k]
@@ -90,7 +96,7 @@ class PlaneSampler:
         n, m = target.shape
         r0 = int(np.clip(i - P // 2, 0, n - P))
         c0 = int(np.clip(j - P // 2, 0, m - P))
-        x, y = source[r0:r0 + P, c0:c0 + P], target[r0:r0 + P, c0:c0 + P]
+        x, y = source[r0 : r0 + P, c0 : c0 + P], target[r0 : r0 + P, c0 : c0 + P]
         if flip_h:
             x, y = x[::-1], y[::-1]
         if flip_w:

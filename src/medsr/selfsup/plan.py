@@ -15,10 +15,12 @@ Example:
     >>> p.thick_axis, p.output_grid.shape, round(p.factor, 3)
     (1, (8, 240, 9), 8.0)
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -71,30 +73,38 @@ class EnhancePlan:
     def to_dict(self) -> dict[str, Any]:
         ax = self.thick_axis
         return {
-            "thick_axis": AXES[ax], "inplane_axes": [AXES[a] for a in self.inplane_axes],
+            "thick_axis": AXES[ax],
+            "inplane_axes": [AXES[a] for a in self.inplane_axes],
             "input_spacing_mm": [float(s) for s in self.spacing_in],
             "input_slice_thickness_mm": float(self.thickness_mm),
-            "thickness_assumed": bool(self.thickness_assumed), "gap_mm": float(self.gap_mm),
+            "thickness_assumed": bool(self.thickness_assumed),
+            "gap_mm": float(self.gap_mm),
             "profile": self.profile.to_dict(),
             "output_shape": list(self.output_grid.shape),
             "output_spacing_mm": [float(s) for s in self.output_grid.spacing],
             "factor": float(self.factor),
-            "factors": [float(s_in / s_out) for s_in, s_out in zip(self.spacing_in, self.output_grid.spacing)],
+            "factors": [
+                float(s_in / s_out) for s_in, s_out in zip(self.spacing_in, self.output_grid.spacing, strict=True)
+            ],
             "network_spacing_mm": float(self.net_spacing_mm),
-            "train_factors": {AXES[a]: {"f": float(f), "t": float(t)}
-                              for a, (f, t) in self.train_factors.items()},
+            "train_factors": {AXES[a]: {"f": float(f), "t": float(t)} for a, (f, t) in self.train_factors.items()},
         }
 
 
 def _check_image(image: Image) -> None:
     path = image.meta.source_path
     if image.channels != 1 or image.meta.rgb:
-        raise InvalidImageError(path, f"enhance needs one channel, got {image.channels}",
-                                "split multichannel or 4D data and enhance one volume at a time")
+        raise InvalidImageError(
+            path,
+            f"enhance needs one channel, got {image.channels}",
+            "split multichannel or 4D data and enhance one volume at a time",
+        )
     if image.is_2d or min(image.shape) < 2:
-        raise InvalidImageError(path, f"enhance needs a 3D volume, got shape {image.shape}",
-                                "thick-slice super-resolution needs several slices; "
-                                "use medsr upsample for 2D images")
+        raise InvalidImageError(
+            path,
+            f"enhance needs a 3D volume, got shape {image.shape}",
+            "thick-slice super-resolution needs several slices; use medsr upsample for 2D images",
+        )
 
 
 def _thick_axis(spacing: np.ndarray, path: str | None) -> tuple[int, tuple[int, int]]:
@@ -103,14 +113,18 @@ def _thick_axis(spacing: np.ndarray, path: str | None) -> tuple[int, tuple[int, 
     ratio = spacing[thick] / spacing[list(rest)].max()
     if ratio < MIN_RATIO:
         raise InvalidImageError(
-            path, f"the volume is near-isotropic: spacing {spacing.round(4).tolist()} mm "
-                  f"(thick/in-plane ratio {ratio:.2f} < {MIN_RATIO})",
-            "there is no thick axis to restore; use medsr upsample for a plain resampling")
+            path,
+            f"the volume is near-isotropic: spacing {spacing.round(4).tolist()} mm "
+            f"(thick/in-plane ratio {ratio:.2f} < {MIN_RATIO})",
+            "there is no thick axis to restore; use medsr upsample for a plain resampling",
+        )
     inplane = spacing[list(rest)]
     if inplane.max() / inplane.min() >= MIN_RATIO:
         raise InvalidImageError(
-            path, f"two axes are thick: spacing {spacing.round(4).tolist()} mm leaves no sharp plane",
-            "enhance needs one thick axis and two sharp ones; resample the second thick axis first")
+            path,
+            f"two axes are thick: spacing {spacing.round(4).tolist()} mm leaves no sharp plane",
+            "enhance needs one thick axis and two sharp ones; resample the second thick axis first",
+        )
     return thick, rest  # type: ignore[return-value]
 
 
@@ -124,8 +138,9 @@ def _profile(profile: str | SliceProfile, thickness: float) -> SliceProfile:
     return SliceProfile(profile, float(thickness))
 
 
-def _target_grid(image: Image, thick: int, inplane: tuple[int, int],
-                 spacing: Sequence[float] | None, factors: Sequence[float] | None) -> Grid:
+def _target_grid(
+    image: Image, thick: int, inplane: tuple[int, int], spacing: Sequence[float] | None, factors: Sequence[float] | None
+) -> Grid:
     grid = image.grid
     if spacing is not None and factors is not None:
         raise ConfigError(None, "give either target spacing or factors, not both", "pass one of them")
@@ -139,18 +154,28 @@ def _target_grid(image: Image, thick: int, inplane: tuple[int, int],
         out = upsample_grid(grid, spacing=target)
     for a in inplane:
         if out.shape[a] != grid.shape[a]:
-            raise ConfigError(None, f"enhance restores the thick axis {AXES[thick]} only; the target changes "
-                                    f"in-plane axis {AXES[a]} ({grid.shape[a]} → {out.shape[a]} voxels)",
-                              f"use factor 1 along {AXES[a]} and run medsr upsample afterwards")
+            raise ConfigError(
+                None,
+                f"enhance restores the thick axis {AXES[thick]} only; the target changes "
+                f"in-plane axis {AXES[a]} ({grid.shape[a]} → {out.shape[a]} voxels)",
+                f"use factor 1 along {AXES[a]} and run medsr upsample afterwards",
+            )
     if out.shape[thick] < grid.shape[thick]:
-        raise ConfigError(None, f"the target has fewer slices ({out.shape[thick]}) than the input "
-                                f"({grid.shape[thick]})", "give a factor of at least 1 along the thick axis")
+        raise ConfigError(
+            None,
+            f"the target has fewer slices ({out.shape[thick]}) than the input ({grid.shape[thick]})",
+            "give a factor of at least 1 along the thick axis",
+        )
     return out
 
 
-def plan_enhance(image: Image, spacing: Sequence[float] | None = None,
-                 factors: Sequence[float] | None = None, slice_thickness_mm: float | None = None,
-                 profile: str | SliceProfile = "rect") -> EnhancePlan:
+def plan_enhance(
+    image: Image,
+    spacing: Sequence[float] | None = None,
+    factors: Sequence[float] | None = None,
+    slice_thickness_mm: float | None = None,
+    profile: str | SliceProfile = "rect",
+) -> EnhancePlan:
     """Find the thick axis, the slice thickness and the output grid for :func:`enhance`.
 
     Args:
@@ -184,8 +209,16 @@ def plan_enhance(image: Image, spacing: Sequence[float] | None = None,
     n_thick = image.shape[thick]
     net_size = max(n_thick, int(round(n_thick * sp[thick] / net_sp)))
     train = {a: (float(sp[thick] / sp[a]), float(thickness / sp[a])) for a in inplane}
-    return EnhancePlan(thick_axis=thick, inplane_axes=inplane, spacing_in=tuple(float(s) for s in sp),
-                       thickness_mm=thickness, thickness_assumed=assumed,
-                       profile=_profile(profile, thickness), output_grid=out,
-                       net_spacing_mm=float(n_thick * sp[thick] / net_size), net_size=net_size,
-                       factor=float(sp[thick] / out.spacing[thick]), train_factors=train)
+    return EnhancePlan(
+        thick_axis=thick,
+        inplane_axes=inplane,
+        spacing_in=tuple(float(s) for s in sp),
+        thickness_mm=thickness,
+        thickness_assumed=assumed,
+        profile=_profile(profile, thickness),
+        output_grid=out,
+        net_spacing_mm=float(n_thick * sp[thick] / net_size),
+        net_size=net_size,
+        factor=float(sp[thick] / out.spacing[thick]),
+        train_factors=train,
+    )

@@ -8,6 +8,7 @@ budget it was worse (MNI ×4 +2.69 vs +3.53 dB, MNI ×5 gap +2.59 vs +2.67, CT �
 safetensors`` and starts from random weights. A prior loads only when its recorded network
 configuration matches the requested one.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,15 +64,22 @@ def load_prior(model: Any, init: str | Path, plan: Any = None) -> str:
         if init == "auto":
             log.info("shipped prior %s does not match network %s; random init", cfg, model.config)
             return "random"
-        raise BundleError(path, f"prior was made for network {cfg}, not {model.config}",
-                          "use the same network settings or init=None")
+        raise BundleError(
+            path, f"prior was made for network {cfg}, not {model.config}", "use the same network settings or init=None"
+        )
     model.load_state_dict(load_file(str(path)))
     return f"prior:{path.name}"
 
 
-def train_prior(planes: list[Any], *, seconds: float = 300.0,
-                settings: list[tuple[float, float]] | None = None, net: dict[str, Any] | None = None,
-                seed: int = 0, precision: str = "auto") -> Any:
+def train_prior(
+    planes: list[Any],
+    *,
+    seconds: float = 300.0,
+    settings: list[tuple[float, float]] | None = None,
+    net: dict[str, Any] | None = None,
+    seed: int = 0,
+    precision: str = "auto",
+) -> Any:
     """Fit a generic warm start on sharp planes of other scans over a range of slice settings.
 
     Args:
@@ -95,11 +103,11 @@ def train_prior(planes: list[Any], *, seconds: float = 300.0,
     from medsr.selfsup.fit import FitConfig, fit, resolve_precision
     from medsr.selfsup.pairs import PlaneSampler
 
-    sets = settings or [(2.0, 2.0), (3.0, 3.0), (4.0, 4.0), (5.0, 3.0), (5.0, 5.0), (6.5, 6.5),
-                        (8.8, 8.8), (8.8, 5.3)]
-    samplers = [PlaneSampler(p, {0: s, 1: s}, SliceProfile("rect", 1.0), patch=64, seed=seed + i,
-                             max_bytes=64 << 20)
-                for i, (p, s) in enumerate((p, s) for p in planes for s in sets)]
+    sets = settings or [(2.0, 2.0), (3.0, 3.0), (4.0, 4.0), (5.0, 3.0), (5.0, 5.0), (6.5, 6.5), (8.8, 8.8), (8.8, 5.3)]
+    samplers = [
+        PlaneSampler(p, {0: s, 1: s}, SliceProfile("rect", 1.0), patch=64, seed=seed + i, max_bytes=64 << 20)
+        for i, (p, s) in enumerate((p, s) for p in planes for s in sets)
+    ]
 
     class _Mix:  # one batch from a randomly chosen sampler
         rng = np.random.default_rng(seed)
@@ -109,7 +117,13 @@ def train_prior(planes: list[Any], *, seconds: float = 300.0,
 
     torch.manual_seed(seed)
     model = PlanarResidualNet(**(net or DEFAULT_NET))
-    res = fit(model, _Mix(), time_budget_s=seconds, config=FitConfig(),
-              precision=resolve_precision(precision, "cpu"), seed=seed)
+    res = fit(
+        model,
+        _Mix(),
+        time_budget_s=seconds,
+        config=FitConfig(),
+        precision=resolve_precision(precision, "cpu"),
+        seed=seed,
+    )
     log.info("prior: %d steps, final loss %.4f", res.steps, res.loss_curve[-1][1])
     return res.model.float().cpu().eval(), res

@@ -7,20 +7,22 @@ slab (:mod:`medsr.selfsup.infer`). The output is ``(2 N_out, A, B)`` (estimate, 
 uncertainty; a memmap with ``workdir``), returned as ``(X, Y, Z)`` views in the input's axis
 order (for Z-thick volumes already in the writers' memory order).
 """
+
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from medsr.acquisition.profile import SliceProfile
 from medsr.image import Image
+from medsr.intensity import Normalizer
 from medsr.selfsup.fit import FitConfig, FitResult, choose_threads, fit, resolve_precision
 from medsr.selfsup.infer import InferSpec, chunks, dc_report, first_pass, second_pass
-from medsr.intensity import Normalizer
 from medsr.selfsup.normalise import foreground
 from medsr.selfsup.operators import AxisOperators, bspline_matrix
 from medsr.selfsup.pairs import PlaneSampler
@@ -81,10 +83,22 @@ def _sample_profiles(plan: EnhancePlan) -> SliceProfile | dict[int, SliceProfile
     return out
 
 
-def fit_network(image: Image, plan: EnhancePlan, *, clock: Any, budget: float, steps: int | None,
-                device: str, seed: int, progress: Callable | None, net: dict[str, Any],
-                precision: str, init: str | None, config: FitConfig | None = None,
-                auto_threads: bool = False) -> Fitted:
+def fit_network(
+    image: Image,
+    plan: EnhancePlan,
+    *,
+    clock: Any,
+    budget: float,
+    steps: int | None,
+    device: str,
+    seed: int,
+    progress: Callable | None,
+    net: dict[str, Any],
+    precision: str,
+    init: str | None,
+    config: FitConfig | None = None,
+    auto_threads: bool = False,
+) -> Fitted:
     """Normalise, sample pairs from the sharp planes and fit the network."""
     import torch
 
@@ -97,8 +111,14 @@ def fit_network(image: Image, plan: EnhancePlan, *, clock: Any, budget: float, s
     mask = foreground(image).transpose(_perm(plan))
     cfg = config or FitConfig()
     a, b = _sharp(plan)
-    sampler = PlaneSampler(norm, {0: plan.train_factors[a], 1: plan.train_factors[b]},
-                           _sample_profiles(plan), mask=mask, patch=cfg.patch, seed=seed)
+    sampler = PlaneSampler(
+        norm,
+        {0: plan.train_factors[a], 1: plan.train_factors[b]},
+        _sample_profiles(plan),
+        mask=mask,
+        patch=cfg.patch,
+        seed=seed,
+    )
     clock.stage("prepare", t0, c0)
     t0, c0 = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
@@ -108,16 +128,40 @@ def fit_network(image: Image, plan: EnhancePlan, *, clock: Any, budget: float, s
     t_cal = time.perf_counter()
     threads = choose_threads(model, sampler, cfg, prec, device) if auto_threads else torch.get_num_threads()
     budget = max(0.0, budget - (time.perf_counter() - t_cal))  # the calibration counts as training
-    result = fit(model, sampler, steps=steps, time_budget_s=budget, config=cfg, precision=prec,
-                 device=device, seed=seed, progress=progress)
+    result = fit(
+        model,
+        sampler,
+        steps=steps,
+        time_budget_s=budget,
+        config=cfg,
+        precision=prec,
+        device=device,
+        seed=seed,
+        progress=progress,
+    )
     clock.stage("train", t0, c0)
-    hyper = {**cfg.to_dict(), "loss": "L1", "optimizer": "Adam", "schedule": "warmup+cosine",
-             "pairs": f"sharp {AXES[a]}{AXES[b]} planes degraded along {AXES[a]} and {AXES[b]}",
-             "augment": "flips only", "threads": threads, "threads_auto": auto_threads}
-    return Fitted(model=result.model, fit=result, scale=scale, normalised=norm, mask2d=mask.any(0),
-                  net_config=dict(model.config), hyper=hyper, precision=prec, init=how,
-                  orientations=[f"{AXES[b]}{AXES[plan.thick_axis]} planes",
-                                f"{AXES[a]}{AXES[plan.thick_axis]} planes"])
+    hyper = {
+        **cfg.to_dict(),
+        "loss": "L1",
+        "optimizer": "Adam",
+        "schedule": "warmup+cosine",
+        "pairs": f"sharp {AXES[a]}{AXES[b]} planes degraded along {AXES[a]} and {AXES[b]}",
+        "augment": "flips only",
+        "threads": threads,
+        "threads_auto": auto_threads,
+    }
+    return Fitted(
+        model=result.model,
+        fit=result,
+        scale=scale,
+        normalised=norm,
+        mask2d=mask.any(0),
+        net_config=dict(model.config),
+        hyper=hyper,
+        precision=prec,
+        init=how,
+        orientations=[f"{AXES[b]}{AXES[plan.thick_axis]} planes", f"{AXES[a]}{AXES[plan.thick_axis]} planes"],
+    )
 
 
 def _slab(n_net: int, n_out: int, width: int, slab: int | None) -> int:
@@ -130,17 +174,32 @@ def _slab(n_net: int, n_out: int, width: int, slab: int | None) -> int:
     return int(max(1, min(1024, (192 << 20) // per_plane)))
 
 
-def _operators(image: Image, plan: EnhancePlan, fitted: Fitted, device: str, tta: bool,
-               halo: int, **options: Any) -> InferSpec:
+def _operators(
+    image: Image, plan: EnhancePlan, fitted: Fitted, device: str, tta: bool, halo: int, **options: Any
+) -> InferSpec:
     thick = plan.thick_axis
     n_lr, n_net = image.shape[thick], plan.net_size
     n_out = plan.output_grid.shape[thick]
-    ops = AxisOperators.build(plan.profile, n_hr=n_out, spacing_hr=float(plan.output_grid.spacing[thick]),
-                              spacing_lr=float(plan.spacing_in[thick]), n_lr=n_lr)
-    return InferSpec(U=bspline_matrix(n_net, n_lr, n_net / n_lr),
-                     R=None if n_out == n_net else bspline_matrix(n_out, n_net, n_out / n_net),
-                     W=ops.W, P=ops.P, halo=halo, offset=fitted.scale.lo[0], scale=fitted.scale.hi[0] - fitted.scale.lo[0],
-                     precision=fitted.precision, device=device, tta=tta, **options)
+    ops = AxisOperators.build(
+        plan.profile,
+        n_hr=n_out,
+        spacing_hr=float(plan.output_grid.spacing[thick]),
+        spacing_lr=float(plan.spacing_in[thick]),
+        n_lr=n_lr,
+    )
+    return InferSpec(
+        U=bspline_matrix(n_net, n_lr, n_net / n_lr),
+        R=None if n_out == n_net else bspline_matrix(n_out, n_net, n_out / n_net),
+        W=ops.W,
+        P=ops.P,
+        halo=halo,
+        offset=fitted.scale.lo[0],
+        scale=fitted.scale.hi[0] - fitted.scale.lo[0],
+        precision=fitted.precision,
+        device=device,
+        tta=tta,
+        **options,
+    )
 
 
 def _release_memory() -> None:
@@ -156,10 +215,21 @@ def _release_memory() -> None:
         pass
 
 
-def infer_volume(image: Image, plan: EnhancePlan, fitted: Fitted, *, clock: Any, device: str,
-                 tta: bool, workdir: Any, progress: Callable | None, block_size: int | None,
-                 skip_background: bool = True, slab: int | None = None, **options: Any
-                 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def infer_volume(
+    image: Image,
+    plan: EnhancePlan,
+    fitted: Fitted,
+    *,
+    clock: Any,
+    device: str,
+    tta: bool,
+    workdir: Any,
+    progress: Callable | None,
+    block_size: int | None,
+    skip_background: bool = True,
+    slab: int | None = None,
+    **options: Any,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """SR and uncertainty ``(X, Y, Z)`` arrays on ``plan.output_grid`` and the DC report.
 
     Two passes over slabs of planes (:mod:`medsr.selfsup.infer`): rows of A, then columns of
@@ -187,7 +257,10 @@ def infer_volume(image: Image, plan: EnhancePlan, fitted: Fitted, *, clock: Any,
         res = temp_memmap(workdir, shape)
     else:
         res = np.empty(shape, dtype=np.float32)
-    rows, cols = chunks(n_a, _slab(plan.net_size, n_out, n_b, slab)), chunks(n_b, _slab(plan.net_size, n_out, n_a, slab))
+    rows, cols = (
+        chunks(n_a, _slab(plan.net_size, n_out, n_b, slab)),
+        chunks(n_b, _slab(plan.net_size, n_out, n_a, slab)),
+    )
     total, done = len(rows) + len(cols), 0
     for s, e in rows:  # pass 1: planes ⊥A, one per row
         res[:n_out, s:e] = first_pass(net, volume[:, s:e], spec, fg[s:e].any(1))
@@ -205,6 +278,13 @@ def infer_volume(image: Image, plan: EnhancePlan, fitted: Fitted, *, clock: Any,
     est, unc = res[:n_out].transpose(back), res[n_out:].transpose(back)
     clock.stage("infer", t0, c0)
     flops = float(getattr(net, "flops_per_pixel", lambda: 0.0)()) * spec.stats["pixels"]
-    dc = {**dc_report(spec.stats), "projected": spec.project, "fusion": spec.fusion,
-          "plane_tile": spec.tile, "halo": halo, "slabs": [len(rows), len(cols)], "_flops": flops}
+    dc = {
+        **dc_report(spec.stats),
+        "projected": spec.project,
+        "fusion": spec.fusion,
+        "plane_tile": spec.tile,
+        "halo": halo,
+        "slabs": [len(rows), len(cols)],
+        "_flops": flops,
+    }
     return est, unc, dc

@@ -14,6 +14,7 @@ Example:
     >>> cfg.factors3
     (4.0, 4.0, 1.0)
 """
+
 from __future__ import annotations
 
 from medsr._lazy import lazy_exports

@@ -19,6 +19,7 @@ Example:
     >>> load_checkpoint(p, net, opt)["step"]
     7
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,9 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
-def save_checkpoint(run_dir: str | Path, step: int, model: Any, optimizer: Any,
-                    extra: dict[str, Any] | None = None, keep: int = 2) -> Path:
+def save_checkpoint(
+    run_dir: str | Path, step: int, model: Any, optimizer: Any, extra: dict[str, Any] | None = None, keep: int = 2
+) -> Path:
     """Write the checkpoint of ``step`` and delete all but the newest ``keep``."""
     from safetensors.torch import save_file
 
@@ -77,18 +79,26 @@ def load_checkpoint(path: str | Path, model: Any, optimizer: Any | None = None) 
             meta = fh.metadata() or {}
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except Exception as exc:  # noqa: BLE001 - safetensors raises several error types
-        raise BundleError(p, f"cannot read checkpoint ({type(exc).__name__}: {exc})",
-                          "delete the damaged checkpoint; training resumes from the previous one") from None
+        raise BundleError(
+            p,
+            f"cannot read checkpoint ({type(exc).__name__}: {exc})",
+            "delete the damaged checkpoint; training resumes from the previous one",
+        ) from None
     if META_KEY not in meta:
-        raise BundleError(p, "not a medsr checkpoint (no medsr_checkpoint metadata)",
-                          "point --out at a medsr run folder or a fresh folder")
+        raise BundleError(
+            p,
+            "not a medsr checkpoint (no medsr_checkpoint metadata)",
+            "point --out at a medsr run folder or a fresh folder",
+        )
     record = json.loads(meta[META_KEY])
-    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise BundleError(p, f"checkpoint does not fit the model (missing {list(missing)[:3]}, "
-                          f"unexpected {list(unexpected)[:3]})",
-                          "resume with the same architecture and options, or use a new --out folder")
+        raise BundleError(
+            p,
+            f"checkpoint does not fit the model (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})",
+            "resume with the same architecture and options, or use a new --out folder",
+        )
     if optimizer is not None:
         optimizer.load_state_dict(_optimizer_state(tensors, record))
     return record

@@ -24,6 +24,7 @@ Example config (every key optional except ``data.train`` and ``degradation.facto
     >>> cfg.patches.mode, cfg.optim.steps
     ('2d', 1000)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,7 +32,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from medsr.errors import ConfigError
 
@@ -43,9 +44,16 @@ LOSSES = ("l1", "mse", "charbonnier")
 AXES = ("x", "y", "z")
 
 
-def _f(default: Any = dataclasses.MISSING, *, lo: float | None = None, hi: float | None = None,
-       choices: tuple | None = None, length: tuple[int, ...] | None = None, doc: str = "",
-       factory: Any = None) -> Any:
+def _f(
+    default: Any = dataclasses.MISSING,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: tuple | None = None,
+    length: tuple[int, ...] | None = None,
+    doc: str = "",
+    factory: Any = None,
+) -> Any:
     """A dataclass field with validation metadata (range, choices, list lengths)."""
     meta = {"lo": lo, "hi": hi, "choices": choices, "length": length, "doc": doc}
     if factory is not None:
@@ -58,14 +66,14 @@ class DataConfig:
     """Where the images come from and how their intensities are normalised."""
 
     train: str = _f("", doc="folder (or file) of HR training images")
-    val: Optional[str] = _f(None, doc="folder of HR validation images (default: none)")
-    pairs: Optional[str] = _f(None, doc="folder of LR images matched to `train` by file name")
-    val_pairs: Optional[str] = _f(None, doc="folder of LR images matched to `val` by file name")
-    series: Optional[str] = _f(None, doc="DICOM series (UID or index) when a folder holds several")
+    val: str | None = _f(None, doc="folder of HR validation images (default: none)")
+    pairs: str | None = _f(None, doc="folder of LR images matched to `train` by file name")
+    val_pairs: str | None = _f(None, doc="folder of LR images matched to `val` by file name")
+    series: str | None = _f(None, doc="DICOM series (UID or index) when a folder holds several")
     modality: str = _f("auto", doc="modality recorded in the bundle (CT, MR, CR, XC, SM …); auto: from the files")
     grey: bool = _f(False, doc="convert RGB images to grey (luminance)")
     normalization: str = _f("auto", choices=("auto", "ct-window", "percentile", "fixed-8bit", "fixed-16bit"))
-    window: Optional[list[float]] = _f(None, length=(2,), doc="CT window lo hi (HU) for ct-window")
+    window: list[float] | None = _f(None, length=(2,), doc="CT window lo hi (HU) for ct-window")
     description: str = _f("", doc="free text describing the training data (goes into the bundle)")
 
 
@@ -75,16 +83,28 @@ class DegradationConfig:
 
     factors: list[float] = _f(factory=list, lo=1.0, hi=16.0, length=(2, 3), doc="per-axis factors X Y [Z]")
     profiles: list[str] = _f(factory=lambda: ["rect", "gaussian"], choices=PROFILES, length=(1, 2))
-    profile_weights: Optional[list[float]] = _f(None, lo=0.0, length=(1, 2),
-                                                doc="probability of each profile (default equal)")
-    thickness_scale: list[float] = _f(factory=lambda: [0.7, 1.3], lo=0.0, hi=4.0, length=(2,),
-                                      doc="slice thickness (rect) or FWHM (gaussian) ÷ LR spacing")
-    blur_fwhm: list[float] = _f(factory=lambda: [0.0, 0.0], lo=0.0, hi=8.0, length=(2,),
-                                doc="extra isotropic Gaussian PSF FWHM, in HR voxels")
+    profile_weights: list[float] | None = _f(
+        None, lo=0.0, length=(1, 2), doc="probability of each profile (default equal)"
+    )
+    thickness_scale: list[float] = _f(
+        factory=lambda: [0.7, 1.3],
+        lo=0.0,
+        hi=4.0,
+        length=(2,),
+        doc="slice thickness (rect) or FWHM (gaussian) ÷ LR spacing",
+    )
+    blur_fwhm: list[float] = _f(
+        factory=lambda: [0.0, 0.0], lo=0.0, hi=8.0, length=(2,), doc="extra isotropic Gaussian PSF FWHM, in HR voxels"
+    )
     blur_probability: float = _f(0.0, lo=0.0, hi=1.0)
     noise: str = _f("gaussian", choices=NOISE_KINDS, doc="gaussian, rician (MRI) or ct (HU-dependent)")
-    noise_sigma: list[float] = _f(factory=lambda: [0.0, 0.0], lo=0.0, hi=1.0, length=(2,),
-                                  doc="noise sigma as a fraction of the intensity window (hi - lo)")
+    noise_sigma: list[float] = _f(
+        factory=lambda: [0.0, 0.0],
+        lo=0.0,
+        hi=1.0,
+        length=(2,),
+        doc="noise sigma as a fraction of the intensity window (hi - lo)",
+    )
     noise_probability: float = _f(0.0, lo=0.0, hi=1.0)
     kspace_probability: float = _f(0.0, lo=0.0, hi=1.0, doc="MRI: truncate k-space instead of integrating")
     kspace_windows: list[str] = _f(factory=lambda: ["hann", "tukey"], choices=KSPACE_WINDOWS, length=(1, 2, 3))
@@ -131,8 +151,12 @@ class RunConfig:
     keep_checkpoints: int = _f(2, lo=1, hi=1000)
     log_every: int = _f(10, lo=1)
     val_crops: int = _f(4, lo=1, hi=10_000, doc="validation crops per validation image")
-    val_crop_size: list[int] = _f(factory=lambda: [192, 192], lo=8, length=(2, 3),
-                                  doc="HR crop size; in 3d mode two values mean a cube of min(64, first)")
+    val_crop_size: list[int] = _f(
+        factory=lambda: [192, 192],
+        lo=8,
+        length=(2, 3),
+        doc="HR crop size; in 3d mode two values mean a cube of min(64, first)",
+    )
 
 
 @dataclass
@@ -179,13 +203,17 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
     except yaml.YAMLError as exc:
         raise ConfigError(p, f"not valid YAML ({' '.join(str(exc).split())})", "fix the syntax") from None
     if not isinstance(raw, dict):
-        raise ConfigError(p, f"the top level must be a mapping, got {type(raw).__name__}",
-                          "write sections such as 'data:' and 'optim:'")
+        raise ConfigError(
+            p,
+            f"the top level must be a mapping, got {type(raw).__name__}",
+            "write sections such as 'data:' and 'optim:'",
+        )
     return config_from_dict(raw, source=p, overrides=overrides)
 
 
-def config_from_dict(raw: dict[str, Any], source: str | Path | None = None,
-                     overrides: dict[str, Any] | None = None) -> TrainConfig:
+def config_from_dict(
+    raw: dict[str, Any], source: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> TrainConfig:
     """Build and check a :class:`TrainConfig` from nested dicts (see :func:`load_config`)."""
     merged = _deep_copy(raw)
     for key, value in (overrides or {}).items():
@@ -228,8 +256,9 @@ def _build(cls: type, raw: Any, prefix: str, source: str | Path | None) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ConfigError(source, f"unknown key {prefix}{unknown[0]}",
-                          f"use one of {', '.join(prefix + k for k in fields)}")
+        raise ConfigError(
+            source, f"unknown key {prefix}{unknown[0]}", f"use one of {', '.join(prefix + k for k in fields)}"
+        )
     kwargs = {}
     for key, value in raw.items():
         f, hint, dotted = fields[key], hints[key], prefix + key
@@ -241,8 +270,9 @@ def _build(cls: type, raw: Any, prefix: str, source: str | Path | None) -> Any:
 
 
 def _type_error(dotted: str, value: Any, want: str, source: str | Path | None) -> ConfigError:
-    return ConfigError(source, f"{dotted} must be {want}, got {value!r} ({type(value).__name__})",
-                       f"give {dotted} as {want}")
+    return ConfigError(
+        source, f"{dotted} must be {want}, got {value!r} ({type(value).__name__})", f"give {dotted} as {want}"
+    )
 
 
 def _check_value(value: Any, hint: Any, meta: Any, dotted: str, source: str | Path | None) -> Any:
@@ -254,15 +284,22 @@ def _check_value(value: Any, hint: Any, meta: Any, dotted: str, source: str | Pa
         hint, origin = args[0], typing.get_origin(args[0])
     if origin is list:
         (item,) = typing.get_args(hint)
-        if isinstance(value, (int, float, str)) and not isinstance(value, bool) and meta.get("length") \
-                and 1 in meta["length"]:
+        if (
+            isinstance(value, (int, float, str))
+            and not isinstance(value, bool)
+            and meta.get("length")
+            and 1 in meta["length"]
+        ):
             value = [value]
         if not isinstance(value, (list, tuple)):
             raise _type_error(dotted, value, f"a list of {item.__name__}", source)
         length = meta.get("length")
         if length and len(value) not in length:
-            raise ConfigError(source, f"{dotted} needs {' or '.join(map(str, length))} values, got {len(value)}"
-                              f" ({list(value)})", f"give {dotted} as a list of {' or '.join(map(str, length))}")
+            raise ConfigError(
+                source,
+                f"{dotted} needs {' or '.join(map(str, length))} values, got {len(value)} ({list(value)})",
+                f"give {dotted} as a list of {' or '.join(map(str, length))}",
+            )
         return [_scalar(v, item, meta, f"{dotted}[{i}]", source) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
@@ -299,8 +336,7 @@ def _scalar(value: Any, hint: Any, meta: Any, dotted: str, source: str | Path | 
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
             rng = f"{'-inf' if lo is None else lo} … {'inf' if hi is None else hi}"
-            raise ConfigError(source, f"{dotted} = {value} is out of range {rng}",
-                              f"give {dotted} within {rng}")
+            raise ConfigError(source, f"{dotted} = {value} is out of range {rng}", f"give {dotted} within {rng}")
     return value
 
 
@@ -316,28 +352,45 @@ def check_config(cfg: TrainConfig, source: str | Path | None = None) -> None:
     if max(f) <= 1:
         raise ConfigError(source, f"degradation.factors {list(f)} degrade nothing", "give a factor above 1")
     if any(abs(v - round(v)) > 1e-6 for v in f):
-        raise ConfigError(source, f"degradation.factors {list(f)} must be whole numbers for training",
-                          "use integer factors such as 2 2 1 (the network's pixel shuffle needs them)")
-    if d.thickness_scale[0] > d.thickness_scale[1] or d.blur_fwhm[0] > d.blur_fwhm[1] \
-            or d.noise_sigma[0] > d.noise_sigma[1]:
-        raise ConfigError(source, "a degradation range has its low end above its high end",
-                          "write ranges as [low, high]")
+        raise ConfigError(
+            source,
+            f"degradation.factors {list(f)} must be whole numbers for training",
+            "use integer factors such as 2 2 1 (the network's pixel shuffle needs them)",
+        )
+    if (
+        d.thickness_scale[0] > d.thickness_scale[1]
+        or d.blur_fwhm[0] > d.blur_fwhm[1]
+        or d.noise_sigma[0] > d.noise_sigma[1]
+    ):
+        raise ConfigError(
+            source, "a degradation range has its low end above its high end", "write ranges as [low, high]"
+        )
     if d.profile_weights is not None and (len(d.profile_weights) != len(d.profiles) or sum(d.profile_weights) <= 0):
-        raise ConfigError(source, f"degradation.profile_weights {d.profile_weights} do not match profiles "
-                          f"{d.profiles}", "give one positive weight per profile")
+        raise ConfigError(
+            source,
+            f"degradation.profile_weights {d.profile_weights} do not match profiles {d.profiles}",
+            "give one positive weight per profile",
+        )
     want = 3 if p.mode == "3d" else 2
     if len(p.size) != want:
-        raise ConfigError(source, f"patches.size {p.size} needs {want} values in {p.mode} mode",
-                          f"give {want} sizes (HR voxels)")
+        raise ConfigError(
+            source, f"patches.size {p.size} needs {want} values in {p.mode} mode", f"give {want} sizes (HR voxels)"
+        )
     axis = AXES.index(p.slice_axis)
     if p.mode != "3d" and f[axis] != 1:
-        raise ConfigError(source, f"factor {f[axis]} along the slice axis {p.slice_axis} in {p.mode} mode",
-                          "choose patches.slice_axis along an axis with factor 1, or use mode 3d")
+        raise ConfigError(
+            source,
+            f"factor {f[axis]} along the slice axis {p.slice_axis} in {p.mode} mode",
+            "choose patches.slice_axis along an axis with factor 1, or use mode 3d",
+        )
     sizes = _patch_axes(p.size, p.mode, axis)
-    for a, (n, fa) in enumerate(zip(sizes, f)):
+    for a, (n, fa) in enumerate(zip(sizes, f, strict=False)):
         if n % int(round(fa)):
-            raise ConfigError(source, f"patches.size along {AXES[a]} ({n}) is not a multiple of its factor {fa:g}",
-                              "choose patch sizes divisible by the factors")
+            raise ConfigError(
+                source,
+                f"patches.size along {AXES[a]} ({n}) is not a multiple of its factor {fa:g}",
+                "choose patch sizes divisible by the factors",
+            )
     if (cfg.data.val_pairs is not None) and cfg.data.val is None:
         raise ConfigError(source, "data.val_pairs is set but data.val is not", "give both folders")
 

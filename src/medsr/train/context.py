@@ -14,6 +14,7 @@ Example:
     >>> stack_neighbours(img, 1, 2).data[:, 0, 0, :].tolist()
     [[0.0, 0.0, 1.0], [0.0, 1.0, 2.0], [1.0, 2.0, 2.0]]
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -54,12 +55,18 @@ def predict_any(image: Image, bundle: Any, **kwargs: Any) -> Image:
         return predict(image, b, **kwargs)
     k, axis, channels = info
     if image.channels != channels:
-        raise BundleError(b.path, f"2.5D bundle expects {channels}-channel images, the image has {image.channels}",
-                          "convert the image to grey or RGB as the bundle expects")
+        raise BundleError(
+            b.path,
+            f"2.5D bundle expects {channels}-channel images, the image has {image.channels}",
+            "convert the image to grey or RGB as the bundle expects",
+        )
     if image.is_2d and axis == 2 and k > 0:
-        raise BundleError(b.path, "a 2.5D bundle needs a volume (neighbouring slices), the image is 2D",
-                          "use a 2D bundle for single images")
+        raise BundleError(
+            b.path,
+            "a 2.5D bundle needs a volume (neighbouring slices), the image is 2D",
+            "use a 2D bundle for single images",
+        )
     kwargs.setdefault("axes", tuple(a for a in range(3) if a != axis))  # planes as in training
     out = predict(stack_neighbours(image, k, axis), b, **kwargs)
-    centre = out.data[k * channels:(k + 1) * channels]
+    centre = out.data[k * channels : (k + 1) * channels]
     return out.with_data(np.ascontiguousarray(centre), rgb=image.meta.rgb)

@@ -15,6 +15,7 @@ Example:
     Traceback (most recent call last):
     medsr.errors.ConfigError: no-such-folder: training data not found.
 """
+
 from __future__ import annotations
 
 import logging
@@ -78,8 +79,11 @@ def list_images(folder: str | Path) -> list[Path]:
         if p.is_dir() or suffix_format(p) is not None:
             out.append(p)
     if not out:
-        raise ConfigError(root, "the folder holds no image medsr can read",
-                          "put NIfTI/NRRD/MHA/PNG/TIFF/JPEG/DICOM files (or DICOM series folders) in it")
+        raise ConfigError(
+            root,
+            "the folder holds no image medsr can read",
+            "put NIfTI/NRRD/MHA/PNG/TIFF/JPEG/DICOM files (or DICOM series folders) in it",
+        )
     return out
 
 
@@ -91,16 +95,29 @@ def match_pairs(hr_paths: list[Path], lr_folder: str | Path) -> list[Path]:
     for hr in hr_paths:
         match = lr.get(hr.name) or stems.get(image_stem(hr))
         if match is None:
-            raise ConfigError(lr_folder, f"no LR image matches {hr.name}",
-                              "give each HR image an LR image of the same file name")
+            raise ConfigError(
+                lr_folder, f"no LR image matches {hr.name}", "give each HR image an LR image of the same file name"
+            )
         out.append(match)
     return out
 
 
 def image_stem(p: Path) -> str:
     name = p.name
-    for suffix in (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm", ".png", ".tif", ".tiff",
-                   ".jpg", ".jpeg"):
+    for suffix in (
+        ".nii.gz",
+        ".nii",
+        ".nrrd",
+        ".nhdr",
+        ".mha",
+        ".mhd",
+        ".dcm",
+        ".png",
+        ".tif",
+        ".tiff",
+        ".jpg",
+        ".jpeg",
+    ):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -124,31 +141,41 @@ def read_image(path: Path, cfg: DataConfig) -> Any:
     return img
 
 
-def load_images(folder: str | Path, cfg: DataConfig, lr_folder: str | Path | None = None,
-                factors: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> list[TrainImage]:
+def load_images(
+    folder: str | Path,
+    cfg: DataConfig,
+    lr_folder: str | Path | None = None,
+    factors: tuple[float, float, float] = (1.0, 1.0, 1.0),
+) -> list[TrainImage]:
     """Read, normalise and mask every image of ``folder`` (and its LR partner in paired mode)."""
     from medsr.geometry import degrade_grid
 
     paths = list_images(folder)
     lr_paths = match_pairs(paths, lr_folder) if lr_folder else [None] * len(paths)
     out = []
-    for path, lr_path in zip(paths, lr_paths):
+    for path, lr_path in zip(paths, lr_paths, strict=False):
         img = read_image(path, cfg)
         item = prepare(img, cfg)
         if lr_path is not None:
             lr = read_image(lr_path, cfg)
             want = degrade_grid(img.grid, factors).shape
             if lr.shape != want or lr.channels != img.channels:
-                raise ConfigError(lr_path, f"LR image of {lr.channels}×{lr.shape} voxels does not match HR "
-                                  f"{path.name} degraded by {list(factors)} ({img.channels}×{want})",
-                                  "make LR images on medsr's degraded grid (medsr degrade) or fix --factors")
+                raise ConfigError(
+                    lr_path,
+                    f"LR image of {lr.channels}×{lr.shape} voxels does not match HR "
+                    f"{path.name} degraded by {list(factors)} ({img.channels}×{want})",
+                    "make LR images on medsr's degraded grid (medsr degrade) or fix --factors",
+                )
             item.lr = item.normalizer.forward(lr.data).astype(np.float32)
         out.append(item)
         log.info("training image %s: %s", path, img)
     channels = {t.data.shape[0] for t in out}
     if len(channels) > 1:
-        raise ConfigError(folder, f"images have different channel counts {sorted(channels)}",
-                          "train grey and RGB images separately, or set data.grey: true")
+        raise ConfigError(
+            folder,
+            f"images have different channel counts {sorted(channels)}",
+            "train grey and RGB images separately, or set data.grey: true",
+        )
     return out
 
 
@@ -164,13 +191,26 @@ def prepare(img: Any, cfg: DataConfig) -> TrainImage:
         centres = centres[:: len(centres) // _MAX_CENTRES + 1]
     if len(centres) == 0:
         log.warning("%s: empty foreground mask; patches are drawn uniformly", img.meta.source_path)
-    return TrainImage(path=str(img.meta.source_path), data=norm.forward(img.data).astype(np.float32),
-                      spacing=np.asarray(img.spacing, dtype=np.float64), centres=centres,
-                      normalizer=norm, meta=img.meta)
+    return TrainImage(
+        path=str(img.meta.source_path),
+        data=norm.forward(img.data).astype(np.float32),
+        spacing=np.asarray(img.spacing, dtype=np.float64),
+        centres=centres,
+        normalizer=norm,
+        meta=img.meta,
+    )
 
 
 def describe_images(items: list[TrainImage]) -> list[dict[str, Any]]:
     """JSON-able record of the training images (for the bundle)."""
-    return [{"file": Path(t.path).name, "shape": list(t.shape), "channels": int(t.data.shape[0]),
-             "spacing_mm": [round(float(s), 6) for s in t.spacing], "modality": t.meta.modality,
-             "normalization": t.normalizer.to_dict()} for t in items]
+    return [
+        {
+            "file": Path(t.path).name,
+            "shape": list(t.shape),
+            "channels": int(t.data.shape[0]),
+            "spacing_mm": [round(float(s), 6) for s in t.spacing],
+            "modality": t.meta.modality,
+            "normalization": t.normalizer.to_dict(),
+        }
+        for t in items
+    ]

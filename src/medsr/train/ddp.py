@@ -17,6 +17,7 @@ Example:
     >>> ctx.rank, ctx.world_size, ctx.is_main, str(ctx.device)
     (0, 1, True, 'cpu')
 """
+
 from __future__ import annotations
 
 import logging
@@ -60,8 +61,9 @@ class DistContext:
         import torch
         import torch.distributed as dist
 
-        t = torch.tensor([float(value)], dtype=torch.float64,
-                         device=self.device if self.device.type == "cuda" else "cpu")
+        t = torch.tensor(
+            [float(value)], dtype=torch.float64, device=self.device if self.device.type == "cuda" else "cpu"
+        )
         dist.all_reduce(t)
         return float(t.item()) / self.world_size
 
@@ -84,8 +86,11 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ConfigError(None, f"environment variable {name}={value!r} is not an integer",
-                          "launch with torchrun, which sets RANK, WORLD_SIZE and LOCAL_RANK") from None
+        raise ConfigError(
+            None,
+            f"environment variable {name}={value!r} is not an integer",
+            "launch with torchrun, which sets RANK, WORLD_SIZE and LOCAL_RANK",
+        ) from None
 
 
 def resolve_device(name: str, local_rank: int = 0) -> Any:
@@ -100,8 +105,11 @@ def resolve_device(name: str, local_rank: int = 0) -> Any:
         raise ConfigError(None, f"unknown device {name!r}", "use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(None, f"device {name!r} asked for but no CUDA GPU is visible",
-                              "use --device cpu or install a CUDA build of torch")
+            raise ConfigError(
+                None,
+                f"device {name!r} asked for but no CUDA GPU is visible",
+                "use --device cpu or install a CUDA build of torch",
+            )
         if dev.index is None:
             dev = torch.device(f"cuda:{local_rank}")
     return dev

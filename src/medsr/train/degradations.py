@@ -21,9 +21,11 @@ Example:
     >>> d["profile"] in ("rect", "gaussian"), d["thickness_mm"][2] is None
     (True, True)
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -67,11 +69,18 @@ class DegradationSampler:
         noise = None
         if c.noise_probability > 0 and rng.random() < c.noise_probability:
             noise = {"kind": c.noise, "sigma": float(rng.uniform(*c.noise_sigma))}
-        return {"profile": profile, "thickness_mm": thick, "blur_mm": blur, "kspace": kspace,
-                "noise": noise, "seed": int(rng.integers(2**31 - 1))}
+        return {
+            "profile": profile,
+            "thickness_mm": thick,
+            "blur_mm": blur,
+            "kspace": kspace,
+            "noise": noise,
+            "seed": int(rng.integers(2**31 - 1)),
+        }
 
-    def apply(self, patch: np.ndarray, spacing: Sequence[float], draw: dict[str, Any],
-              normalizer: Any = None) -> np.ndarray:
+    def apply(
+        self, patch: np.ndarray, spacing: Sequence[float], draw: dict[str, Any], normalizer: Any = None
+    ) -> np.ndarray:
         """Degrade a normalised HR ``patch`` ``(C, X, Y, Z)`` with model ``draw``; returns the LR
         array on :func:`medsr.geometry.degrade_grid` of the patch. ``normalizer`` (the patch's
         :class:`~medsr.intensity.Normalizer`) is needed only for ``ct`` noise."""
@@ -80,9 +89,16 @@ class DegradationSampler:
         img = Image(patch, spacing=spacing, meta=ImageMeta(spatial_dims=3 if patch.shape[3] > 1 else 2))
         noise = draw["noise"]
         physical_noise = noise is not None and noise["kind"] == "ct" and normalizer is not None
-        lr = degrade(img, tuple(self.factors), thickness_mm=draw["thickness_mm"], profile=draw["profile"],
-                     blur_mm=draw["blur_mm"], kspace=draw["kspace"],
-                     noise=None if physical_noise or noise is None else noise, seed=draw["seed"]).data
+        lr = degrade(
+            img,
+            tuple(self.factors),
+            thickness_mm=draw["thickness_mm"],
+            profile=draw["profile"],
+            blur_mm=draw["blur_mm"],
+            kspace=draw["kspace"],
+            noise=None if physical_noise or noise is None else noise,
+            seed=draw["seed"],
+        ).data
         if physical_noise:
             from medsr.acquisition.noise import NoiseModel
 
@@ -99,14 +115,20 @@ class DegradationSampler:
         c = self.cfg
         return {
             "factors": self.factors.tolist(),
-            "profiles": list(c.profiles), "profile_probabilities": self.profile_p.round(4).tolist(),
+            "profiles": list(c.profiles),
+            "profile_probabilities": self.profile_p.round(4).tolist(),
             "thickness_over_lr_spacing": list(c.thickness_scale),
             "blur_fwhm_hr_voxels": list(c.blur_fwhm) if c.blur_probability > 0 else None,
             "blur_probability": c.blur_probability,
             "kspace_windows": list(c.kspace_windows) if c.kspace_probability > 0 else None,
             "kspace_probability": c.kspace_probability,
-            "noise": {"kind": c.noise, "sigma_fraction_of_window": list(c.noise_sigma),
-                      "probability": c.noise_probability} if c.noise_probability > 0 else None,
+            "noise": {
+                "kind": c.noise,
+                "sigma_fraction_of_window": list(c.noise_sigma),
+                "probability": c.noise_probability,
+            }
+            if c.noise_probability > 0
+            else None,
         }
 
 

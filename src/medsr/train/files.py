@@ -9,12 +9,13 @@ Example:
     >>> p.read_text()
     'hello'
 """
+
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from medsr.errors import OutputError
 
@@ -32,8 +33,9 @@ def atomic_write(path: str | Path, payload: str | bytes | Callable[[Path], None]
             tmp.write_text(payload)
         os.replace(tmp, out)
     except OSError as exc:
-        raise OutputError(out, f"cannot write ({exc.strerror or exc})",
-                          "check that the folder exists and is writable") from None
+        raise OutputError(
+            out, f"cannot write ({exc.strerror or exc})", "check that the folder exists and is writable"
+        ) from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -19,14 +19,16 @@ Example:
     >>> result.bundle                                             # doctest: +SKIP
     PosixPath('runs/ct_x2/model.safetensors')
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -73,8 +75,9 @@ def loss_fn(name: str) -> Callable[[Any, Any], Any]:
     return lambda a, b: torch.sqrt((a - b) ** 2 + 1e-6).mean()  # Charbonnier (Lai et al., 2017)
 
 
-def train(cfg: TrainConfig, run_dir: str | Path, *, progress: ProgressFn | None = None,
-          resume: bool = True) -> TrainResult:
+def train(
+    cfg: TrainConfig, run_dir: str | Path, *, progress: ProgressFn | None = None, resume: bool = True
+) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; see the module docstring for what it writes.
 
     Args:
@@ -106,8 +109,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, progress: ProgressFn | None 
         ddp.teardown(ctx)
 
 
-def _train(cfg: TrainConfig, run: Path, ctx: Any, progress: ProgressFn | None, resume: bool,
-           t0: float) -> TrainResult:
+def _train(cfg: TrainConfig, run: Path, ctx: Any, progress: ProgressFn | None, resume: bool, t0: float) -> TrainResult:
     import torch
 
     from medsr.train import ddp
@@ -202,8 +204,9 @@ def _interrupted_checkpoint(run: Path, done: int, model: Any, opt: Any, cfg: Tra
     log.warning("interrupted: saved a checkpoint at step %d; run again with the same --out to resume", done)
 
 
-def _step(net: Any, opt: Any, sampler: Any, criterion: Any, cfg: TrainConfig, ctx: Any, step: int,
-          guard: dict[str, bool]) -> float:
+def _step(
+    net: Any, opt: Any, sampler: Any, criterion: Any, cfg: TrainConfig, ctx: Any, step: int, guard: dict[str, bool]
+) -> float:
     import torch
 
     rng = np.random.default_rng([cfg.run.seed, ctx.rank, step])
@@ -215,8 +218,11 @@ def _step(net: Any, opt: Any, sampler: Any, criterion: Any, cfg: TrainConfig, ct
     opt.zero_grad(set_to_none=True)
     loss = criterion(net(x), y)
     if not torch.isfinite(loss):
-        raise ConfigError(None, f"training diverged at step {step} (loss {loss.item()})",
-                          "lower optim.lr, or check the data for extreme values")
+        raise ConfigError(
+            None,
+            f"training diverged at step {step} (loss {loss.item()})",
+            "lower optim.lr, or check the data for extreme values",
+        )
     loss.backward()
     if cfg.optim.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.grad_clip)
@@ -226,16 +232,27 @@ def _step(net: Any, opt: Any, sampler: Any, criterion: Any, cfg: TrainConfig, ct
     return float(loss.detach().item())
 
 
-def _after_step(step: int, loss: float, model: Any, opt: Any, crops: list[Any], cfg: TrainConfig, ctx: Any,
-                runlog: Any, run: Path, t0: float) -> dict[str, float] | None:
+def _after_step(
+    step: int,
+    loss: float,
+    model: Any,
+    opt: Any,
+    crops: list[Any],
+    cfg: TrainConfig,
+    ctx: Any,
+    runlog: Any,
+    run: Path,
+    t0: float,
+) -> dict[str, float] | None:
     from medsr.train.checkpoint import save_checkpoint
 
     r = cfg.run
     last = step == cfg.optim.steps
     metrics = None
     if step % r.log_every == 0 or last:
-        runlog.add({"step": step, "loss": loss, "lr": opt.param_groups[0]["lr"],
-                    "seconds": round(time.perf_counter() - t0, 2)})
+        runlog.add(
+            {"step": step, "loss": loss, "lr": opt.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 2)}
+        )
         runlog.save()
     if crops and (step % r.val_every == 0 or last):
         metrics = _validate_and_log(step, model, crops, cfg, ctx, runlog)
@@ -246,12 +263,18 @@ def _after_step(step: int, loss: float, model: Any, opt: Any, crops: list[Any], 
     return metrics
 
 
-def _validate_and_log(step: int, model: Any, crops: list[Any], cfg: TrainConfig, ctx: Any,
-                      runlog: Any) -> dict[str, float]:
+def _validate_and_log(
+    step: int, model: Any, crops: list[Any], cfg: TrainConfig, ctx: Any, runlog: Any
+) -> dict[str, float]:
     from medsr.train.validate import validate
 
     metrics = validate(model, crops, cfg, ctx.device)
     runlog.add({"step": step, **metrics})
-    log.info("step %d: validation PSNR %.2f dB (B-spline %.2f dB), SSIM %.4f", step,
-             metrics["val_psnr"], metrics["val_psnr_bspline"], metrics["val_ssim"])
+    log.info(
+        "step %d: validation PSNR %.2f dB (B-spline %.2f dB), SSIM %.4f",
+        step,
+        metrics["val_psnr"],
+        metrics["val_psnr_bspline"],
+        metrics["val_ssim"],
+    )
     return metrics

@@ -33,9 +33,10 @@ Example:
     >>> x.shape, y.shape
     ((3, 1, 8, 8), (3, 1, 16, 16))
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -126,8 +127,9 @@ class PatchSampler:
             out.append(mirror_indices(start, length, n))
         return out
 
-    def _simulated(self, img: TrainImage, centres: Sequence[np.ndarray],
-                   rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _simulated(
+        self, img: TrainImage, centres: Sequence[np.ndarray], rng: np.random.Generator
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         margin = np.where(self.fi > 1, MARGIN_LR * self.fi, 0)
         regions = []
         for centre in centres:
@@ -140,7 +142,7 @@ class PatchSampler:
         crop_hr = (slice(None),) + tuple(slice(m, regions[0].shape[1 + a] - m) for a, m in enumerate(margin))
         lr_m = np.where(self.fi > 1, MARGIN_LR, 0)
         crop_lr = (slice(None),) + tuple(slice(m, lr_all.shape[1 + a] - m) for a, m in enumerate(lr_m))
-        return [(region[crop_hr], lr_all[i * c:(i + 1) * c][crop_lr]) for i, region in enumerate(regions)]
+        return [(region[crop_hr], lr_all[i * c : (i + 1) * c][crop_lr]) for i, region in enumerate(regions)]
 
     def _paired(self, img: TrainImage, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lr_shape = img.lr.shape[1:]  # type: ignore[union-attr]
@@ -170,9 +172,12 @@ class PatchSampler:
             if rng.random() < 0.5:
                 region = np.flip(region, axis=1 + a)
         for i, a in enumerate(axes):
-            for b in axes[i + 1:]:
-                same = self.fi[a] == self.fi[b] and self.size[a] == self.size[b] \
+            for b in axes[i + 1 :]:
+                same = (
+                    self.fi[a] == self.fi[b]
+                    and self.size[a] == self.size[b]
                     and np.isclose(spacing[a], spacing[b], rtol=1e-3)
+                )
                 if same and rng.random() < 0.5:
                     region = np.swapaxes(region, 1 + a, 1 + b)
         return np.ascontiguousarray(region)

@@ -12,6 +12,7 @@ Example:
     >>> p = log.save(); p.read_text().splitlines()[0].split(",")[:3]
     ['step', 'loss', 'lr']
 """
+
 from __future__ import annotations
 
 import csv
@@ -84,8 +85,7 @@ class RunLog:
             ax2.plot([r["step"] for r in val], [r["val_psnr"] for r in val], "o-", label="network")
             base = [r for r in val if _ok(r.get("val_psnr_bspline"))]
             if base:
-                ax2.plot([r["step"] for r in base], [r["val_psnr_bspline"] for r in base], "--",
-                         label="cubic B-spline")
+                ax2.plot([r["step"] for r in base], [r["val_psnr_bspline"] for r in base], "--", label="cubic B-spline")
             ax2.legend(loc="lower right")
         ax2.set_xlabel("step")
         ax2.set_ylabel("validation PSNR (dB)")

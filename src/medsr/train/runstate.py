@@ -10,12 +10,14 @@ records the architecture, factors, channels, modality, normaliser, the ranges of
 degradations, the LR spacing seen in training, the training images, the validation figures,
 the licence and the intended use (research, not diagnosis).
 """
+
 from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from medsr.errors import ConfigError
 from medsr.train.config import AXES, TrainConfig, save_config
@@ -23,8 +25,17 @@ from medsr.train.config import AXES, TrainConfig, save_config
 log = logging.getLogger(__name__)
 
 #: config keys that must not change when a run is resumed
-ESSENTIAL = ("model.arch", "model.kwargs", "degradation.factors", "patches.mode", "patches.slice_axis",
-             "patches.neighbours", "data.normalization", "data.window", "data.grey")
+ESSENTIAL = (
+    "model.arch",
+    "model.kwargs",
+    "degradation.factors",
+    "patches.mode",
+    "patches.slice_axis",
+    "patches.neighbours",
+    "data.normalization",
+    "data.window",
+    "data.grey",
+)
 
 
 def _get(d: dict[str, Any], dotted: str) -> Any:
@@ -64,8 +75,11 @@ def check_run_folder(run: Path, cfg: TrainConfig) -> None:
     for key in ESSENTIAL:
         a, b = _get(old, key), _get(new, key)
         if a != b:
-            raise ConfigError(path, f"the run folder was made with {key} = {a!r}, now {b!r}",
-                              "resume with the same settings, or start a new run (another --out, or --restart)")
+            raise ConfigError(
+                path,
+                f"the run folder was made with {key} = {a!r}, now {b!r}",
+                "resume with the same settings, or start a new run (another --out, or --restart)",
+            )
 
 
 def build_model(cfg: TrainConfig, channels: int) -> Any:
@@ -76,14 +90,20 @@ def build_model(cfg: TrainConfig, channels: int) -> Any:
     desc = get_arch(cfg.model.arch)
     want = 3 if cfg.patches.mode == "3d" else 2
     if desc.spatial_dims != want:
-        raise ConfigError(None, f"architecture {desc.name!r} is {desc.spatial_dims}D but patches.mode is "
-                          f"{cfg.patches.mode}", "use a 2D architecture (fast, strong) for 2d/2.5d patches and "
-                          "a 3D one (fast3d, rdn3d) for 3d patches")
+        raise ConfigError(
+            None,
+            f"architecture {desc.name!r} is {desc.spatial_dims}D but patches.mode is {cfg.patches.mode}",
+            "use a 2D architecture (fast, strong) for 2d/2.5d patches and a 3D one (fast3d, rdn3d) for 3d patches",
+        )
     if desc.input_grid != "lr":
-        raise ConfigError(None, f"architecture {desc.name!r} takes pre-interpolated inputs",
-                          "choose an architecture that upsamples itself (fast, strong, fast3d, rdn3d)")
-    return build(cfg.model.arch, in_channels=network_channels(cfg, channels), factors=model_factors(cfg),
-                 **cfg.model.kwargs)
+        raise ConfigError(
+            None,
+            f"architecture {desc.name!r} takes pre-interpolated inputs",
+            "choose an architecture that upsamples itself (fast, strong, fast3d, rdn3d)",
+        )
+    return build(
+        cfg.model.arch, in_channels=network_channels(cfg, channels), factors=model_factors(cfg), **cfg.model.kwargs
+    )
 
 
 #: relative margin around the LR spacings seen in training within which inputs are expected
@@ -99,8 +119,10 @@ def spacing_range(images: Sequence[Any], factors: Sequence[float], cfg: TrainCon
     import numpy as np
 
     lr = np.array([np.asarray(t.spacing) * np.asarray(factors) for t in images])
-    out = [[round(float(lr[:, a].min()) * (1 - SPACING_MARGIN), 6),
-            round(float(lr[:, a].max()) * (1 + SPACING_MARGIN), 6)] for a in range(3)]
+    out = [
+        [round(float(lr[:, a].min()) * (1 - SPACING_MARGIN), 6), round(float(lr[:, a].max()) * (1 + SPACING_MARGIN), 6)]
+        for a in range(3)
+    ]
     if cfg.patches.mode == "2d":
         out[AXES.index(cfg.patches.slice_axis)] = [0.0, ANY_SPACING_MM]
     return out
@@ -118,8 +140,16 @@ def _training_data(cfg: TrainConfig, images: Sequence[Any]) -> str:
     return f"{cfg.data.description} ({auto})" if cfg.data.description else auto
 
 
-def finish_bundle(run: Path, cfg: TrainConfig, model: Any, images: Sequence[Any], sampler: Any,
-                  metrics: dict[str, float], step: int, seconds: float) -> Path:
+def finish_bundle(
+    run: Path,
+    cfg: TrainConfig,
+    model: Any,
+    images: Sequence[Any],
+    sampler: Any,
+    metrics: dict[str, float],
+    step: int,
+    seconds: float,
+) -> Path:
     """Write ``run/model.safetensors`` with the full metadata; returns its path."""
     from medsr.models.bundle import save_bundle
     from medsr.models.bundle_meta import BundleMeta
@@ -132,31 +162,54 @@ def finish_bundle(run: Path, cfg: TrainConfig, model: Any, images: Sequence[Any]
         norm["per_image"] = True  # lo/hi are refitted on every input image
     figures = {}
     if metrics:
-        figures = {"psnr_db": round(metrics["val_psnr"], 3), "ssim": round(metrics["val_ssim"], 4),
-                   "bspline_psnr_db": round(metrics["val_psnr_bspline"], 3),
-                   "bspline_ssim": round(metrics["val_ssim_bspline"], 4),
-                   "gain_vs_bspline_db": round(metrics["val_psnr"] - metrics["val_psnr_bspline"], 3),
-                   "crops": int(metrics.get("val_crops", 0)),
-                   "protocol": "held-out crops of data.val; LR = rect profile, thickness = factor "
-                               "(referee convention); PSNR in the referee's foreground mask"}
+        figures = {
+            "psnr_db": round(metrics["val_psnr"], 3),
+            "ssim": round(metrics["val_ssim"], 4),
+            "bspline_psnr_db": round(metrics["val_psnr_bspline"], 3),
+            "bspline_ssim": round(metrics["val_ssim_bspline"], 4),
+            "gain_vs_bspline_db": round(metrics["val_psnr"] - metrics["val_psnr_bspline"], 3),
+            "crops": int(metrics.get("val_crops", 0)),
+            "protocol": "held-out crops of data.val; LR = rect profile, thickness = factor "
+            "(referee convention); PSNR in the referee's foreground mask",
+        }
     slice_axis = None if cfg.patches.mode == "3d" else AXES.index(cfg.patches.slice_axis)
     meta = BundleMeta(
-        arch=cfg.model.arch, factors=model_factors(cfg), channels=network_channels(cfg, channels),
+        arch=cfg.model.arch,
+        factors=model_factors(cfg),
+        channels=network_channels(cfg, channels),
         arch_kwargs=dict(getattr(model, "config", None) or cfg.model.kwargs),
-        modality=_modalities(cfg, images), normalization=norm,
-        degradations=sampler.degrader.describe(), spacing_range_mm=spacing_range(images, cfg.factors3, cfg),
-        training_data=_training_data(cfg, images), metrics=figures, license=cfg.bundle.licence,
-        intended_use=cfg.bundle.intended_use, name=cfg.bundle.name or run.name,
-        description=cfg.bundle.notes or f"{cfg.model.arch} ×{'×'.join(f'{f:g}' for f in cfg.factors3)} "
-                                        f"({cfg.patches.mode}, {'RGB' if channels == 3 else 'grey'})",
-        extra={"image_factors": list(cfg.factors3), "patch_mode": cfg.patches.mode, "slice_axis": slice_axis,
-               "neighbours": cfg.patches.neighbours if cfg.patches.mode == "2.5d" else 0,
-               "image_channels": channels, "rgb": bool(channels == 3),
-               "training_lr_spacing_mm": [[float(min(t.spacing[a] * cfg.factors3[a] for t in images)),
-                                           float(max(t.spacing[a] * cfg.factors3[a] for t in images))]
-                                          for a in range(3)],
-               "training_images": describe_images(images), "steps": int(step),
-               "train_seconds": round(float(seconds), 1), "train_config": cfg.to_dict()})
+        modality=_modalities(cfg, images),
+        normalization=norm,
+        degradations=sampler.degrader.describe(),
+        spacing_range_mm=spacing_range(images, cfg.factors3, cfg),
+        training_data=_training_data(cfg, images),
+        metrics=figures,
+        license=cfg.bundle.licence,
+        intended_use=cfg.bundle.intended_use,
+        name=cfg.bundle.name or run.name,
+        description=cfg.bundle.notes
+        or f"{cfg.model.arch} ×{'×'.join(f'{f:g}' for f in cfg.factors3)} "
+        f"({cfg.patches.mode}, {'RGB' if channels == 3 else 'grey'})",
+        extra={
+            "image_factors": list(cfg.factors3),
+            "patch_mode": cfg.patches.mode,
+            "slice_axis": slice_axis,
+            "neighbours": cfg.patches.neighbours if cfg.patches.mode == "2.5d" else 0,
+            "image_channels": channels,
+            "rgb": bool(channels == 3),
+            "training_lr_spacing_mm": [
+                [
+                    float(min(t.spacing[a] * cfg.factors3[a] for t in images)),
+                    float(max(t.spacing[a] * cfg.factors3[a] for t in images)),
+                ]
+                for a in range(3)
+            ],
+            "training_images": describe_images(images),
+            "steps": int(step),
+            "train_seconds": round(float(seconds), 1),
+            "train_config": cfg.to_dict(),
+        },
+    )
     path = save_bundle(model, run / "model.safetensors", meta)
     log.info("wrote bundle %s", path)
     return path

@@ -18,11 +18,13 @@ Example:
     >>> round(s["psnr"], 1)
     40.0
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -61,13 +63,14 @@ def build_val_crops(images: Sequence[TrainImage], cfg: TrainConfig) -> list[ValC
     f3 = np.asarray(cfg.factors3)
     fi = np.rint(f3).astype(int)
     out = []
-    for i, img in enumerate(images):
+    for _i, img in enumerate(images):
         size = np.asarray(crop_size(cfg))
         axes = [0, 1, 2] if cfg.patches.mode == "3d" else [a for a in range(3) if a != slice_axis_index(cfg)]
         room = np.array([img.shape[a] // fi[a] * fi[a] for a in axes])
         size = np.maximum(np.minimum(size, room), [fi[a] for a in axes])
-        vcfg = replace(cfg, patches=replace(cfg.patches, size=[int(s) for s in size], augment=False,
-                                            foreground_fraction=1.0))
+        vcfg = replace(
+            cfg, patches=replace(cfg.patches, size=[int(s) for s in size], augment=False, foreground_fraction=1.0)
+        )
         sampler = PatchSampler([img], vcfg)
         for j in range(cfg.run.val_crops):
             centre = sampler._centre(img, rng)
@@ -81,13 +84,24 @@ def build_val_crops(images: Sequence[TrainImage], cfg: TrainConfig) -> list[ValC
     return out
 
 
-def _make_crop(name: str, sampler: PatchSampler, hr: np.ndarray, lr: np.ndarray, spacing: np.ndarray,
-               f3: np.ndarray, cfg: TrainConfig) -> ValCrop:
+def _make_crop(
+    name: str,
+    sampler: PatchSampler,
+    hr: np.ndarray,
+    lr: np.ndarray,
+    spacing: np.ndarray,
+    f3: np.ndarray,
+    cfg: TrainConfig,
+) -> ValCrop:
     from medsr.baselines import upsample
     from medsr.image import Image, ImageMeta
 
-    lr_img = Image(lr, spacing=spacing * f3, origin=(f3 - 1) / 2 * spacing,
-                   meta=ImageMeta(spatial_dims=3 if lr.shape[3] > 1 else 2))
+    lr_img = Image(
+        lr,
+        spacing=spacing * f3,
+        origin=(f3 - 1) / 2 * spacing,
+        meta=ImageMeta(spatial_dims=3 if lr.shape[3] > 1 else 2),
+    )
     up = upsample(lr_img, factors=tuple(f3), method="bspline").data
     c = hr.shape[0]
     target = centre_output(sampler.layout(hr), cfg, c)
@@ -124,8 +138,9 @@ def referee_scores(reference: np.ndarray, prediction: np.ndarray, factors: Seque
         if a.shape[0] == 1:
             ssim = structural_similarity(a[0], b[0], data_range=dr, win_size=win)
         else:
-            ssim = structural_similarity(np.moveaxis(a, 0, -1), np.moveaxis(b, 0, -1), data_range=dr,
-                                         channel_axis=-1, win_size=win)
+            ssim = structural_similarity(
+                np.moveaxis(a, 0, -1), np.moveaxis(b, 0, -1), data_range=dr, channel_axis=-1, win_size=win
+            )
     else:
         ssim = float("nan")
     return {"psnr": float(psnr), "ssim": float(ssim)}
@@ -151,9 +166,13 @@ def validate(model: Any, crops: Sequence[ValCrop], cfg: TrainConfig, device: Any
                 net.append(crop.baseline)
     finally:
         model.train(was_training)
-    return {"val_psnr": float(np.mean(psnr)), "val_ssim": float(np.nanmean(ssim)),
-            "val_psnr_bspline": float(np.mean([b["psnr"] for b in net])),
-            "val_ssim_bspline": float(np.nanmean([b["ssim"] for b in net])), "val_crops": len(crops)}
+    return {
+        "val_psnr": float(np.mean(psnr)),
+        "val_ssim": float(np.nanmean(ssim)),
+        "val_psnr_bspline": float(np.mean([b["psnr"] for b in net])),
+        "val_ssim_bspline": float(np.nanmean([b["ssim"] for b in net])),
+        "val_crops": len(crops),
+    }
 
 
 def centre_output(y: np.ndarray, cfg: TrainConfig, channels: int) -> np.ndarray:
@@ -161,7 +180,7 @@ def centre_output(y: np.ndarray, cfg: TrainConfig, channels: int) -> np.ndarray:
     if cfg.patches.mode != "2.5d" or y.shape[0] == channels:
         return y
     k = cfg.patches.neighbours
-    return y[k * channels:(k + 1) * channels]
+    return y[k * channels : (k + 1) * channels]
 
 
 def slice_axis_index(cfg: TrainConfig) -> int | None:
