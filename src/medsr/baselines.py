@@ -70,6 +70,16 @@ def resample_to_grid(image: Image, grid: Grid, method: str = "linear") -> Image:
         raise ConfigError(
             image.meta.source_path, f"unknown resampling method {method!r}", f"use one of {', '.join(METHODS)}"
         )
+    from medsr.budget import check_fits
+
+    n_out = int(np.prod(grid.shape)) * image.channels
+    # the output, SimpleITK's float32 copy of it and the input's float32 copy in SimpleITK
+    check_fits(
+        4 * (2 * n_out + int(np.prod(image.shape)) * image.channels),
+        f"resampling onto the {'×'.join(map(str, grid.shape))} grid",
+        image.meta.source_path,
+        "choose smaller factors or a coarser --spacing, or crop the input",
+    )
     two_d = image.is_2d and grid.shape[2] == 1
     if image.is_2d and not two_d and image.shape[2] == 1:
         raise GeometryError(

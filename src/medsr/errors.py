@@ -60,3 +60,7 @@ class ConfigError(MedsrError):
 
 class BundleError(MedsrError):
     """A model bundle is malformed, unsafe (pickle) or incompatible with the input."""
+
+
+class ResourceError(MedsrError):
+    """The work would need more memory (or another resource) than this machine has."""

@@ -43,20 +43,25 @@ def test_staging_rolls_back_a_replaced_file_when_a_later_move_fails(tmp_path: Pa
     import os
 
     (tmp_path / "a.txt").write_text("old")
-    real = os.replace
+    real_replace, real_link = os.replace, os.link
 
-    def failing(src: Any, dst: Any) -> None:
-        if Path(dst).name == "b.txt":
-            raise OSError("no space")
-        real(src, dst)
+    def failing(real: Any) -> Any:
+        def move(src: Any, dst: Any, **kw: Any) -> None:
+            if Path(dst).name == "b.txt":
+                raise OSError("no space")
+            real(src, dst, **kw)
 
-    stage = Staging()
+        return move
+
+    stage = Staging(overwrite=True)
     stage.path_for(tmp_path / "a.txt").write_text("new")
     stage.path_for(tmp_path / "b.txt").write_text("new")
-    monkeypatch.setattr(os, "replace", failing)
+    monkeypatch.setattr(os, "replace", failing(real_replace))
+    monkeypatch.setattr(os, "link", failing(real_link))
     with pytest.raises(OutputError, match="no space"):
         stage.commit()
-    monkeypatch.setattr(os, "replace", real)
+    monkeypatch.setattr(os, "replace", real_replace)
+    monkeypatch.setattr(os, "link", real_link)
     assert _names(tmp_path) == ["a.txt"] and (tmp_path / "a.txt").read_text() == "old"
 
 

@@ -87,11 +87,10 @@ def shard(jobs: list[Job], num_parts: int, part_id: int) -> list[Job]:
     return jobs[part_id::num_parts]
 
 
-def is_done(job: Job) -> bool:
-    """An output counts as finished when it and its sidecar exist (the sidecar is written last)."""
-    from medsr.io.sidecar import sidecar_path
-
-    return job.output.exists() and sidecar_path(job.output).exists()
+def is_done(outputs: list[Path]) -> bool:
+    """A scan is finished when every one of its outputs exists; the last one (its sidecar) is
+    moved in last, so its presence means the whole unit was committed."""
+    return all(p.exists() for p in outputs)
 
 
 def companion(output: Path, tag: str) -> Path:

@@ -183,13 +183,12 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def write_text(path: str | Path, text: str) -> None:
-    """Atomic text write (a temporary file in the same folder, then a rename)."""
-    from medsr.io.atomic import Staging
+def write_text(path: str | Path, text: str, overwrite: bool = False) -> None:
+    """Atomic text write through the one output guard (:func:`medsr.io.atomic.write_bytes`)."""
+    from medsr.io.atomic import write_bytes
 
-    with Staging() as stage:
-        stage.path_for(Path(path)).write_text(text, encoding="utf-8")
+    write_bytes(path, text, overwrite=overwrite)
 
 
-def write_json(path: str | Path, payload: Any) -> None:
-    write_text(path, json.dumps(payload, indent=2, default=str))
+def write_json(path: str | Path, payload: Any, overwrite: bool = False) -> None:
+    write_text(path, json.dumps(payload, indent=2, default=str), overwrite)

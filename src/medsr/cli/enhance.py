@@ -112,16 +112,20 @@ def _target(args: argparse.Namespace) -> dict:
     return {"spacing": spacing3(args.spacing), "factors": factors3(args.factors)}
 
 
+def _report_dir(job: Job, args: argparse.Namespace) -> Path | None:
+    if not args.report:
+        return None
+    folder = Path(args.report)
+    return folder / job.output.name.split(".")[0] if args._batch else folder
+
+
 def _report(job: Job, args: argparse.Namespace, lr, result) -> Path:
     from medsr.baselines import upsample
     from medsr.report.html import enhance_report
 
     bs = upsample(lr, spacing=tuple(result.image.spacing), method="bspline")
-    folder = Path(args.report)
-    if args._batch:
-        folder = folder / job.output.name.split(".")[0]
     return enhance_report(
-        folder,
+        _report_dir(job, args),
         lr=lr,
         bspline=bs,
         sr=result.image,
@@ -129,11 +133,27 @@ def _report(job: Job, args: argparse.Namespace, lr, result) -> Path:
         info=result.info,
         loss_curve=result.loss_curve,
         title=f"medsr enhance: {job.source.name}",
+        overwrite=args.overwrite,
     )
+
+
+def outputs_of(job: Job, args: argparse.Namespace) -> list[tuple[Path, bool]]:
+    """Every ``(path, is_folder)`` one scan writes, the sidecar of the image last."""
+    from medsr.io.formats import output_format
+    from medsr.io.sidecar import sidecar_path
+
+    unc = companion(job.output, "uncertainty")
+    is_dir = output_format(job.output, args.format) == "dicom"
+    outs = [(unc, False), (sidecar_path(unc), False), (job.output, is_dir)]
+    report = _report_dir(job, args)
+    if report is not None:  # a folder medsr creates, or report.html inside an existing one
+        outs.append((report / "report.html", False) if report.is_dir() else (report, True))
+    return [*outs, (sidecar_path(job.output), False)]
 
 
 def _one(job: Job, args: argparse.Namespace, progress: Progress) -> None:
     from medsr.io import read, write
+    from medsr.io.atomic import Staging
     from medsr.selfsup import enhance
 
     t0 = time.perf_counter()
@@ -157,13 +177,17 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> None:
     side["input_file"] = str(job.source)
     unc_path = companion(job.output, "uncertainty")
     side["uncertainty"] = str(unc_path)
-    out = write(result.image, job.output, dtype=args.dtype, overwrite=args.overwrite, format=fmt, sidecar=side)
-    write(
-        result.uncertainty,
-        unc_path,
-        overwrite=args.overwrite,
-        sidecar=sidecar_base("enhance", args, input=str(job.source), uncertainty_of=str(out)),
-    )
+    with Staging(overwrite=args.overwrite) as unit:  # one unit: the image's sidecar moves in last
+        write(
+            result.uncertainty,
+            unc_path,
+            overwrite=args.overwrite,
+            sidecar=sidecar_base("enhance", args, input=str(job.source), uncertainty_of=str(job.output)),
+            stage=unit,
+        )
+        out = write(
+            result.image, job.output, dtype=args.dtype, overwrite=args.overwrite, format=fmt, sidecar=side, stage=unit
+        )
     extra = ""
     if args.report:
         extra = f"; report {_report(job, args, lr, result)}"
@@ -176,11 +200,17 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from medsr.io.atomic import check_not_input, check_outputs, register_inputs
+
     jobs = plan_jobs(Path(args.input), Path(args.output), args.format)
     args._batch = jobs[0].output != Path(args.output)  # a folder of scans: OUT is a folder
+    register_inputs([j.source for j in jobs])
+    todo = [j for j in jobs if not (args.resume and is_done([p for p, _ in outputs_of(j, args)]))]
     if args._batch:
+        check_not_input(Path(args.output))
         Path(args.output).mkdir(exist_ok=True)
-    todo = [j for j in jobs if not (args.resume and is_done(j))]
+    for job in todo:  # every output of every scan, before any training
+        check_outputs(outputs_of(job, args), overwrite=args.overwrite)
     if len(todo) < len(jobs):
         say(args, f"--continue: skipping {len(jobs) - len(todo)} finished scan(s)")
     with Progress(args.quiet, desc="enhance") as progress:

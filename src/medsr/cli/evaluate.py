@@ -55,14 +55,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing --json/--csv/--figure files")
 
 
-def _refuse_existing(args: argparse.Namespace) -> None:
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output against every input and the destination rules, before any work."""
     from medsr.errors import OutputError
+    from medsr.io.atomic import check_outputs, register_inputs
 
-    for path in (args.json, args.csv, args.figure):
-        if path and Path(path).exists() and not args.overwrite:
-            raise OutputError(path, "output exists", "pass --overwrite or choose another name")
-        if path and not Path(path).resolve().parent.is_dir():
-            raise OutputError(path, f"folder {Path(path).resolve().parent} does not exist", "create it first")
+    outs = [p for p in (args.json, args.csv, args.figure) if p]
+    if len({Path(p).absolute() for p in outs}) < len(outs):
+        raise OutputError(outs[0], "two of --json/--csv/--figure name the same file", "give each its own name")
+    register_inputs([args.reference, *args.prediction, *([args.lr] if args.lr else [])])
+    if args.mask not in ("threshold", "otsu"):
+        register_inputs([args.mask])
+    check_outputs([(p, False) for p in outs], overwrite=args.overwrite)
 
 
 def _load(args: argparse.Namespace) -> tuple:
@@ -89,7 +93,7 @@ def _load(args: argparse.Namespace) -> tuple:
 def run(args: argparse.Namespace) -> int:
     from medsr.metrics import evaluate, evaluation_table
 
-    _refuse_existing(args)
+    _check_outputs(args)
     ref, preds, names, mask = _load(args)
     result = evaluate(ref, preds, names=names, mask=mask, factors=factors3(args.factors))
     rows = evaluation_table(result)
@@ -105,16 +109,18 @@ def run(args: argparse.Namespace) -> int:
         finite = [
             {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in rows
         ]
-        write_json(args.json, {"reference": args.reference, "rows": finite, "result": result})
+        write_json(args.json, {"reference": args.reference, "rows": finite, "result": result}, args.overwrite)
     if args.csv:
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-        write_text(args.csv, buf.getvalue())
+        write_text(args.csv, buf.getvalue(), args.overwrite)
     if args.figure:
         from medsr.report.figures import comparison_figure
 
-        comparison_figure(ref, preds, names, args.figure, scores=result, factors=factors3(args.factors))
+        comparison_figure(
+            ref, preds, names, args.figure, scores=result, factors=factors3(args.factors), overwrite=args.overwrite
+        )
         say(args, f"wrote {args.figure}")
     return 0

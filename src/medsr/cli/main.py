@@ -61,6 +61,31 @@ def _setup_logging(args: argparse.Namespace) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that every staged output is cleaned up."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _on_sigterm() -> object:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _restore_sigterm(previous: object) -> None:
+    import signal
+    import threading
+
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``medsr`` console script; returns the exit code."""
     import os
@@ -73,8 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)
+    previous = _on_sigterm()
     try:
         return int(args._run(args) or 0)
+    except Terminated:
+        print(f"medsr {args.verb}: terminated; nothing half-written was kept", file=sys.stderr)
+        return 143
     except MedsrError as err:
         if args.debug:
             raise
@@ -85,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except MemoryError:
         print(
-            f"medsr {args.verb}: error: out of memory. Remedy: use smaller tiles (--tile) or a machine with more RAM.",
+            f"medsr {args.verb}: error: out of memory. Remedy: crop the input, choose smaller factors, "
+            "or use a machine with more RAM.",
             file=sys.stderr,
         )
         return 2
@@ -99,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        _restore_sigterm(previous)
 
 
 if __name__ == "__main__":

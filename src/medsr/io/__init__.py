@@ -97,6 +97,9 @@ def read(path: str | Path, series: str | int | None = None, *, check: bool = Tru
         image = _read_any(p, series, check)
         if check:
             _validate(image, p)
+        from medsr.io.atomic import register_inputs
+
+        register_inputs([p, *input_files(image)])
         return image
     except MedsrError as exc:
         if exc.path is None:
@@ -115,14 +118,23 @@ def read(path: str | Path, series: str | int | None = None, *, check: bool = Tru
 
 def _companion(path: Path) -> list[Path]:
     """The detached data file that SimpleITK writes beside ``.mhd``/``.nhdr`` headers."""
-    return [path.with_suffix(".raw")] if path.name.lower().endswith((".mhd", ".nhdr")) else []
+    if path.name.lower().endswith(".mhd"):
+        return [path.with_suffix(".raw")]
+    if path.name.lower().endswith(".nhdr"):
+        return [path.with_suffix(".raw.gz"), path.with_suffix(".raw")]
+    return []
+
+
+def input_files(image: Image) -> list[str]:
+    """Every file an image was read from: the file or folder, DICOM files, detached data files."""
+    header = image.meta.header
+    found = [image.meta.source_path, header.get("source_folder"), *(header.get("files") or [])]
+    found += list(header.get("data_files") or [])
+    return [s for s in found if s]
 
 
 def _sources(image: Image) -> tuple[list[str], str | None]:
-    header = image.meta.header
-    sources = [s for s in [image.meta.source_path, *(header.get("files") or [])] if s]
-    sources += [str(c) for s in sources[:1] for c in _companion(Path(s))]
-    return sources, header.get("source_folder")
+    return input_files(image), image.meta.header.get("source_folder")
 
 
 def _check_outputs(image: Image, out: Path, fmt: str, overwrite: bool, side: Path | None) -> None:
@@ -162,6 +174,25 @@ def _write_one(
     return np_dtype.name, {}
 
 
+def _check_finite_output(image: Image, out: Path) -> None:
+    """Refuse NaN/Inf in an output (checked in chunks, so memmaps stay cheap)."""
+    import numpy as np
+
+    flat = image.data.reshape(image.data.shape[0], -1)
+    step = 1 << 22
+    bad = 0
+    for c in range(flat.shape[0]):
+        for i in range(0, flat.shape[1], step):
+            bad += int(np.count_nonzero(~np.isfinite(flat[c, i : i + step])))
+    if bad:
+        raise OutputError(
+            out,
+            f"the result holds {bad} NaN or infinite values; medsr does not write them",
+            "check the input range and the model (a bundle with NaN weights, an extreme input); "
+            "pass --allow-nan only if the input itself held NaN on purpose",
+        )
+
+
 def write(
     image: Image,
     path: str | Path,
@@ -170,6 +201,8 @@ def write(
     overwrite: bool = False,
     sidecar: dict[str, Any] | None = None,
     format: str | None = None,
+    allow_nan: bool = False,
+    stage: Any = None,
 ) -> Path:
     """Write ``image`` atomically; returns the absolute output path.
 
@@ -187,6 +220,9 @@ def write(
             keys set those attributes.
         format: ``"nifti"``, ``"nrrd"``, ``"mha"``, ``"png"``, ``"tiff"`` or ``"dicom"``;
             default from the suffix.
+        allow_nan: write NaN/Inf values (refused by default: medsr never writes silent garbage).
+        stage: a :class:`medsr.io.atomic.Staging` to write into, so that several outputs appear
+            together when the caller's transaction commits (default: commit this one now).
 
     Raises:
         OutputError: the output exists (without ``overwrite``), is or contains an input, its
@@ -203,10 +239,20 @@ def write(
         fmt = output_format(out, format)
         side = sidecar_path(out) if sidecar is not None else None
         _check_outputs(image, out, fmt, overwrite, side)
-        with Staging() as stage:
-            used, facts = _write_one(image, stage.path_for(out), fmt, dtype, sidecar)
+        if not allow_nan:
+            _check_finite_output(image, out)
+        own = stage is None
+        unit = Staging(overwrite=overwrite) if own else stage
+        try:
+            used, facts = _write_one(image, unit.path_for(out, checked=True), fmt, dtype, sidecar)
             if side is not None:
-                write_json(stage.path_for(side), build_sidecar(image, out, fmt, used, sidecar, facts))
+                write_json(unit.path_for(side, checked=True), build_sidecar(image, out, fmt, used, sidecar, facts))
+        except BaseException:
+            if own:
+                unit.abort()
+            raise
+        if own:
+            unit.commit()
     except MedsrError as exc:
         if exc.path is None:
             raise type(exc)(out, exc.reason, exc.remedy) from None

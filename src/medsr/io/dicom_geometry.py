@@ -147,6 +147,23 @@ def _check_steps(steps: np.ndarray, mean: float, path: Path) -> float:
     return dev
 
 
+def _check_positions(positions: Sequence[np.ndarray | None], path: Path) -> None:
+    """Refuse a stack in which some slices lack ImagePositionPatient or hold non-finite values.
+
+    Stacking such slices in file order (ignoring the others' positions) would be silent garbage.
+    """
+    missing = [i for i, p in enumerate(positions) if p is None]
+    bad = [i for i, p in enumerate(positions) if p is not None and not np.all(np.isfinite(p))]
+    legacy = positions and positions[0] is not None and missing == list(range(1, len(positions)))
+    if bad or (missing and len(missing) < len(positions) and not legacy):  # legacy multi-frame: first only
+        what = f"{len(bad)} slice(s) with a non-finite" if bad else f"{len(missing)} slice(s) without an"
+        raise GeometryError(
+            path,
+            f"{what} ImagePositionPatient among {len(positions)}; medsr cannot order the stack by position",
+            "remove those slices from the folder (or fix their ImagePositionPatient) and read it again",
+        )
+
+
 def stack_geometry(
     positions: Sequence[np.ndarray | None],
     orientations: Sequence[np.ndarray | None],
@@ -177,6 +194,7 @@ def stack_geometry(
         facts["direction_from"] = "PatientOrientation" if direction is not None else "identity"
         direction = np.eye(3) if direction is None else direction
     have_pos = all(p is not None for p in positions)
+    _check_positions(positions, path)
     if n > 1 and have_pos:
         pos = np.asarray(positions, dtype=np.float64)
         along = pos @ direction[:, 2]

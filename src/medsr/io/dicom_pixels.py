@@ -95,10 +95,34 @@ def _frame_tags(ds: Any, index: int) -> dict[str, Any]:
     }
 
 
+def _check_size(ds: Any, path: Path) -> None:
+    """The pixel-count limit and the memory budget, from Rows/Columns/frames before decoding."""
+    from medsr.budget import check_fits, check_pixels
+
+    try:
+        rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.get("BitsAllocated", 16) or 16)
+    except (TypeError, ValueError):
+        raise ReadError(
+            path, "Rows, Columns, NumberOfFrames or SamplesPerPixel is not a number", "re-export it"
+        ) from None
+    if min(rows, cols, frames, samples) <= 0 or bits not in (1, 8, 16, 32, 64):
+        raise InvalidImageError(
+            path,
+            f"DICOM size {rows}×{cols}, {frames} frame(s), {samples} sample(s), {bits} bits is not valid",
+            "re-export it",
+        )
+    check_pixels(rows * cols, path)
+    check_fits(rows * cols * frames * samples * (max(bits, 8) // 8 + 8), "decoding the DICOM pixel data", path)
+
+
 def _decode(ds: Any, path: Path) -> np.ndarray:
     """pydicom's pixel array as (frames, rows, columns, samples); YBR comes back as RGB."""
     if not any(tag in ds for tag in _PIXEL_TAGS):
         raise ReadError(path, "the DICOM file holds no pixel data", "give an image file")
+    _check_size(ds, path)
     try:
         arr = np.asarray(ds.pixel_array)
     except (RuntimeError, NotImplementedError, ValueError, AttributeError, KeyError, TypeError) as exc:

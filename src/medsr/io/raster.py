@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from medsr.budget import check_fits, check_pixels
 from medsr.errors import InvalidImageError, OutputError, ReadError
 from medsr.image import Image, ImageMeta
 from medsr.io.dtypes import cast_values
@@ -51,6 +52,7 @@ def _read_pillow(path: Path) -> tuple[np.ndarray, str]:
     from PIL import Image as PILImage
 
     with PILImage.open(path) as pil:
+        check_pixels(pil.width * pil.height, path)
         pil.load()
         mode = pil.mode
         if mode in ("1", "LA", "La"):
@@ -69,6 +71,10 @@ def _read_sitk_png(path: Path) -> tuple[np.ndarray, str]:
     import SimpleITK as sitk
 
     from medsr.io.sitk_formats import quiet_itk
+
+    with open(path, "rb") as fh:  # IHDR width and height, checked before ITK allocates
+        head = fh.read(24)
+    check_pixels(int.from_bytes(head[16:20], "big") * int.from_bytes(head[20:24], "big"), path)
 
     with quiet_itk():
         arr = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
@@ -116,6 +122,8 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str, tuple[float, float] | None]
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         page = series.pages[0] if series.pages else tif.pages[0]
+        check_pixels(int(page.imagewidth) * int(page.imagelength), path)
+        check_fits(2 * int(np.prod(series.shape)) * (series.dtype.itemsize + 4), "reading the TIFF", path)
         arr = series.asarray()
         photometric = page.photometric
         colormap = page.colormap

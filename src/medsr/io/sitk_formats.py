@@ -47,7 +47,7 @@ def quiet_itk() -> Iterator[None]:
         sitk.ProcessObject.SetGlobalWarningDisplay(previous)
 
 
-def _guess_modality(arr: np.ndarray) -> tuple[str, str]:
+def guess_modality(arr: np.ndarray) -> tuple[str, str]:
     """``("CT", "HU")`` for integer volumes whose values look like Hounsfield units, else OT."""
     if arr.size and np.issubdtype(arr.dtype, np.signedinteger):
         sample = arr.reshape(-1)[:: max(1, arr.size // 200_000)]
@@ -99,7 +99,7 @@ def _execute(reader: Any, path: Path) -> Any:
             raise GeometryError(
                 path,
                 "voxel spacing is zero or not finite",
-                "set the spacing in the header or pass --input-spacing SX SY SZ",
+                "set the spacing in the image header (e.g. with 3D Slicer or SimpleITK)",
             ) from None
         raise
 
@@ -117,15 +117,18 @@ def read_sitk(path: Path, fmt: str, check: bool = True) -> Image:
     """
     import SimpleITK as sitk
 
-    from medsr.io.header_checks import check_mha, check_nifti, check_nrrd
+    from medsr.io.header_checks import check_nifti, check_nrrd
     from medsr.sitk_bridge import from_sitk
 
+    if fmt == "mha":  # never handed to ITK's MetaImage parser (see medsr.io.metaimage)
+        from medsr.io.metaimage import read_metaimage
+
+        return read_metaimage(path)
+    data_files: list[str] = []
     if fmt == "nifti":
         check_nifti(path, check)
-    elif fmt == "nrrd":
-        check_nrrd(path)
     else:
-        check_mha(path)
+        data_files = check_nrrd(path)
     with quiet_itk():
         reader = _information(path)
         sitk_image = _execute(reader, path)
@@ -133,7 +136,7 @@ def read_sitk(path: Path, fmt: str, check: bool = True) -> Image:
     if dim not in (2, 3):
         raise ReadError(path, f"{dim}-D image", "give a 2D or 3D image")
     view = sitk.GetArrayViewFromImage(sitk_image)
-    modality, units = _guess_modality(view) if sitk_image.GetNumberOfComponentsPerPixel() == 1 else ("OT", "a.u.")
+    modality, units = guess_modality(view) if sitk_image.GetNumberOfComponentsPerPixel() == 1 else ("OT", "a.u.")
     meta = ImageMeta(
         modality=modality,
         units=units,
@@ -141,7 +144,7 @@ def read_sitk(path: Path, fmt: str, check: bool = True) -> Image:
         source_path=str(path.resolve()),
         source_dtype=view.dtype.name,
         spatial_dims=dim,
-        header={"format": fmt, "metadata": _metadata(reader)},
+        header={"format": fmt, "data_files": data_files, "metadata": _metadata(reader)},
     )
     return from_sitk(sitk_image, meta)
 

@@ -33,9 +33,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from medsr.errors import BundleError
+from medsr.errors import BundleError, ConfigError
 from medsr.models.bundle_meta import META_KEY, BundleMeta
 from medsr.models.descriptor import ArchDescriptor
+from medsr.safeload import loads_json
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +99,38 @@ def _read_header(path: Path) -> dict[str, Any]:
         fh.seek(8)
         raw = fh.read(n)
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(path, f"safetensors header is not valid JSON ({exc})", "re-export the bundle") from None
+        header = loads_json(raw.decode("utf-8"), path)
+    except (UnicodeDecodeError, ConfigError) as exc:
+        raise BundleError(
+            path, f"safetensors header is not valid JSON ({_reason(exc)})", "re-export the bundle"
+        ) from None
     if not isinstance(header, dict):
         raise BundleError(path, "safetensors header is not a JSON object", "re-export the bundle")
     return header
+
+
+def _check_size(meta: BundleMeta, path: Path) -> None:
+    """Range-check ``arch_kwargs``, then count the parameters on the meta device (no memory)."""
+    import torch
+
+    from medsr.budget import check_fits
+    from medsr.models.descriptor import check_arch_kwargs
+    from medsr.models.registry import build
+
+    try:
+        check_arch_kwargs(meta.arch, meta.arch_kwargs, str(path))
+        with torch.device("meta"):
+            ref = build(meta.arch, in_channels=meta.channels, factors=meta.factors, **meta.arch_kwargs)
+    except ConfigError as exc:
+        raise BundleError(path, f"cannot build {meta.arch!r}: {exc.reason}", "re-export the bundle with medsr") from None
+    except Exception as exc:  # noqa: BLE001 - any constructor failure is a bundle problem
+        raise BundleError(path, f"cannot build {meta.arch!r} with {meta.arch_kwargs} ({exc})", "re-export it") from None
+    n = sum(int(p.numel()) for p in ref.parameters())
+    check_fits(16 * n, f"the {n / 1e6:.1f} M-parameter network of the bundle", path, "use a smaller bundle")
+
+
+def _reason(exc: Exception) -> str:
+    return exc.reason if isinstance(exc, ConfigError) else str(exc)
 
 
 def read_bundle_meta(path: str | os.PathLike[str]) -> BundleMeta:
@@ -118,9 +145,11 @@ def read_bundle_meta(path: str | os.PathLike[str]) -> BundleMeta:
             "wrap the weights with medsr.models.bundle.save_bundle",
         )
     try:
-        d = json.loads(text)
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise BundleError(p, f"'{META_KEY}' metadata is not valid JSON ({exc})", "re-export the bundle") from None
+        d = loads_json(text, p)
+    except (TypeError, ConfigError) as exc:
+        raise BundleError(
+            p, f"'{META_KEY}' metadata is not valid JSON ({_reason(exc)})", "re-export the bundle"
+        ) from None
     return BundleMeta.from_dict(d, str(p))
 
 
@@ -202,6 +231,7 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu") -> Bundle:
     p = Path(path)
     meta = read_bundle_meta(p)
     desc = get_arch(meta.arch)
+    _check_size(meta, p)
     try:
         model = build(meta.arch, in_channels=meta.channels, factors=meta.factors, **meta.arch_kwargs)
     except Exception as exc:  # noqa: BLE001 - any constructor failure is a bundle problem

@@ -26,6 +26,47 @@ from medsr.errors import ConfigError
 DTYPES = ("float32", "bfloat16")
 
 
+#: ranges of the architecture options a bundle may carry (``arch_kwargs``); a hostile bundle with
+#: ``depth = 10**7`` would otherwise build ten million layers before anything could refuse it
+KWARG_LIMITS: dict[str, tuple[float, float]] = {
+    "width": (1, 512), "depth": (1, 64), "blocks": (1, 64), "groups": (1, 16), "layers": (1, 32),
+    "growth": (1, 256), "channels": (1, 512), "reduction": (1, 512), "ca_window": (1, 63),
+    "res_scale": (0.0, 10.0), "shuffle": (1, 8),
+}  # fmt: skip
+KWARG_CHOICES: dict[str, tuple[str, ...]] = {
+    "skip": ("linear", "nearest"),
+    "padding": ("replicate", "zeros", "reflect", "circular", "valid"),
+}
+
+
+def check_arch_kwargs(arch: str, kwargs: dict[str, Any], where: str | None = None) -> None:
+    """Refuse architecture options outside :data:`KWARG_LIMITS` / :data:`KWARG_CHOICES`.
+
+    Example:
+        >>> check_arch_kwargs("fast", {"width": 16, "depth": 3})
+        >>> try:
+        ...     check_arch_kwargs("fast", {"depth": 10**7})
+        ... except ConfigError as err:
+        ...     print("refused")
+        refused
+    """
+    for key, value in kwargs.items():
+        if key in KWARG_CHOICES:
+            if value not in KWARG_CHOICES[key]:
+                raise ConfigError(
+                    where, f"{arch} option {key}={value!r} is not one of {KWARG_CHOICES[key]}", "re-export"
+                )
+            continue
+        if key not in KWARG_LIMITS:
+            raise ConfigError(
+                where, f"{arch} option {key!r} is not a known architecture option", "re-export the bundle"
+            )
+        lo, hi = KWARG_LIMITS[key]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value <= hi
+        if not ok or (isinstance(lo, int) and not isinstance(value, int)):
+            raise ConfigError(where, f"{arch} option {key}={value!r} is outside {lo}..{hi}", "re-export the bundle")
+
+
 @dataclass(frozen=True)
 class ArchDescriptor:
     """Static facts about one registered architecture.

@@ -19,15 +19,13 @@ Example:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from medsr.errors import ConfigError, InvalidImageError, OutputError
+from medsr.errors import ConfigError, InvalidImageError
 from medsr.image import Image
 
 _UP_SIGN = {0: 1.0, 1: -1.0, 2: 1.0}  # world axis dominating a screen-vertical axis -> which way is up
@@ -46,6 +44,7 @@ def comparison_figure(
     factors: Sequence[float] | None = None,
     title: str | None = None,
     crop: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Reference and predictions on the same slice, with ``|prediction - reference|`` below.
 
@@ -65,6 +64,7 @@ def comparison_figure(
         title: a line above the panels.
         crop: show only the bounding box of the reference's foreground on that slice (values
             above 10 % of the window), with a margin.
+        overwrite: replace an existing PNG (never an input).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -107,11 +107,17 @@ def comparison_figure(
         title,
         Path(path),
         size_mm,
+        overwrite,
     )
 
 
 def slice_profile_plot(
-    result: Mapping[str, Any], path: str | Path, *, spacing_mm: float | None = None, title: str | None = None
+    result: Mapping[str, Any],
+    path: str | Path,
+    *,
+    spacing_mm: float | None = None,
+    title: str | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Per-slice PSNR along the upsampled axis, one line per prediction.
 
@@ -146,7 +152,7 @@ def slice_profile_plot(
     ax.legend(fontsize=8, frameon=False)
     if title:
         ax.set_title(title, fontsize=10)
-    return _save(fig, Path(path))
+    return _save(fig, Path(path), overwrite)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -247,6 +253,7 @@ def _draw(
     title: str | None,
     path: Path,
     size_mm: tuple[float, float],
+    overwrite: bool = False,
 ) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -286,7 +293,7 @@ def _draw(
         fig.colorbar(dm, ax=axes[1, :].tolist(), shrink=0.9, label=f"|difference| ({reference.meta.units})", pad=0.01)
     if title:
         fig.suptitle(title, fontsize=11)
-    return _save(fig, path)
+    return _save(fig, path, overwrite)
 
 
 def _panel_title(name: str, scores: dict[str, dict]) -> str:
@@ -319,20 +326,16 @@ def _scale_bar(ax: Any, width_mm: float, height_mm: float) -> None:
     )
 
 
-def _save(fig: Any, path: Path) -> Path:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(path, f"folder {folder} does not exist", "create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", facecolor="white", bbox_inches="tight", pad_inches=0.08)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+def _save(fig: Any, path: Path, overwrite: bool) -> Path:
+    """Save ``fig`` as PNG through the one atomic writer (:mod:`medsr.io.atomic`)."""
+    from medsr.io.atomic import Staging
+
+    with Staging(overwrite=overwrite) as stage:
+        tmp = stage.path_for(path)
+        fig.savefig(
+            tmp, format="png", facecolor="white", bbox_inches="tight", pad_inches=0.08, metadata={"Software": "medsr"}
+        )
+    return Path(path).absolute()
 
 
 def _check_image(image: Any) -> None:

@@ -128,6 +128,7 @@ def enhance_report(
     loss_curve: Sequence[Sequence[float]] | None = None,
     n_slices: int = 24,
     title: str = "medsr enhance report",
+    overwrite: bool = False,
 ) -> Path:
     """Write ``out_dir/report.html`` and return its path.
 
@@ -136,19 +137,22 @@ def enhance_report(
         info: the sidecar dict (timings, data consistency, plan, network …).
         loss_curve: (step, loss) pairs of the training run.
         n_slices: how many planes the slider offers.
+        overwrite: replace an existing ``report.html`` (never an input).
     """
-    from medsr.io.atomic import Staging
+    from medsr.io.atomic import Staging, check_not_input, check_output
 
     thick = info.get("thick_axis", int(np.argmax(lr.spacing)))
     thick_axis = "XYZ".index(thick) if isinstance(thick, str) else int(thick)
     frames, indices, slide_axis, u_hi = _frames(lr, bspline, sr, uncertainty, thick_axis, n_slices)
     curve = loss_curve if loss_curve is not None else info.get("loss_curve") or []
     page = _render(title, frames, indices, slide_axis, _aspect(sr, slide_axis, thick_axis), info, curve, u_hi)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "report.html"
-    with Staging() as stage:
-        stage.path_for(path).write_text(page, encoding="utf-8")
+    out = Path(out_dir).absolute()
+    check_not_input(out)
+    if out.parent.is_dir():
+        out.mkdir(exist_ok=True)
+    path = check_output(out / "report.html", overwrite=overwrite)
+    with Staging(overwrite=overwrite) as stage:
+        stage.path_for(path, checked=True).write_text(page, encoding="utf-8")
     return path
 
 

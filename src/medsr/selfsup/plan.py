@@ -169,6 +169,21 @@ def _target_grid(
     return out
 
 
+def _check_memory(image: Image, out: Grid, net_size: int) -> None:
+    """The output and its uncertainty (float32, in RAM), the training copy, a few slabs."""
+    from medsr.budget import check_fits
+
+    n_out = int(np.prod(out.shape))
+    n_in = int(np.prod(image.shape))
+    peak = 4 * (2 * n_out + 2 * n_in) + 4 * 8 * net_size * max(image.shape) * 64 + (256 << 20)
+    check_fits(
+        peak,
+        f"enhancing onto the {'×'.join(map(str, out.shape))} grid",
+        image.meta.source_path,
+        "choose a smaller --factors or a coarser --spacing, or crop the scan",
+    )
+
+
 def plan_enhance(
     image: Image,
     spacing: Sequence[float] | None = None,
@@ -208,6 +223,7 @@ def plan_enhance(
     net_sp = float(sp[list(inplane)].min())
     n_thick = image.shape[thick]
     net_size = max(n_thick, int(round(n_thick * sp[thick] / net_sp)))
+    _check_memory(image, out, net_size)
     train = {a: (float(sp[thick] / sp[a]), float(thickness / sp[a])) for a in inplane}
     return EnhancePlan(
         thick_axis=thick,

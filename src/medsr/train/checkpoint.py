@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from medsr.errors import BundleError
+from medsr.errors import BundleError, ConfigError
 from medsr.train.files import atomic_write
 
 META_KEY = "medsr_checkpoint"
@@ -90,7 +90,12 @@ def load_checkpoint(path: str | Path, model: Any, optimizer: Any | None = None) 
             "not a medsr checkpoint (no medsr_checkpoint metadata)",
             "point --out at a medsr run folder or a fresh folder",
         )
-    record = json.loads(meta[META_KEY])
+    from medsr.safeload import loads_json
+
+    try:
+        record = loads_json(meta[META_KEY], path)
+    except ConfigError as exc:
+        raise BundleError(path, f"checkpoint metadata: {exc.reason}", "start a fresh run folder") from None
     state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

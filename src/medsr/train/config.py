@@ -193,15 +193,16 @@ class TrainConfig:
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read a YAML file into a checked :class:`TrainConfig`; ``overrides`` maps dotted keys
     (``"optim.steps"``) to values applied on top (the command line's flags)."""
-    import yaml
+    from medsr.safeload import load_yaml
 
     p = Path(path)
     try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(p, f"cannot read the config ({exc.strerror or exc})", "check the path") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(p, f"not valid YAML ({' '.join(str(exc).split())})", "fix the syntax") from None
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            p, f"cannot read the config ({getattr(exc, 'strerror', None) or exc})", "check the path"
+        ) from None
+    raw = load_yaml(text, p) or {}
     if not isinstance(raw, dict):
         raise ConfigError(
             p,

@@ -62,14 +62,15 @@ def prepare_run_folder(run: Path, cfg: TrainConfig, resume: bool) -> None:
 
 def check_run_folder(run: Path, cfg: TrainConfig) -> None:
     """Raise ConfigError when ``run/config.yaml`` differs from ``cfg`` in an essential key."""
-    import yaml
+    from medsr.errors import ConfigError
+    from medsr.safeload import load_yaml
 
     path = run / "config.yaml"
     if not path.is_file():
         return
     try:
-        old = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError):
+        old = load_yaml(path.read_text(), path) or {}
+    except (OSError, UnicodeDecodeError, ConfigError):
         return
     new = cfg.to_dict()
     for key in ESSENTIAL:
