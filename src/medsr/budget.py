@@ -46,13 +46,15 @@ def _meminfo_available() -> int | None:
 
 
 def available_bytes() -> int:
-    """Bytes medsr may allocate now: ``MemAvailable``, capped by ``MEDSR_MEMORY_LIMIT``."""
+    """Bytes medsr may allocate now: 3/4 of ``MemAvailable`` (the rest is left to the OS and the
+    other processes), capped by ``MEDSR_MEMORY_LIMIT``."""
     avail = _meminfo_available()
     if avail is None:
         try:
             avail = int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
         except (ValueError, OSError, AttributeError):
             avail = 8 << 30
+    avail = avail * 3 // 4
     limit = _parse_bytes(os.environ.get("MEDSR_MEMORY_LIMIT", ""))
     return min(avail, limit) if limit else avail
 
@@ -80,6 +82,27 @@ def check_fits(nbytes: float, what: str, path: str | Path | None = None, remedy:
             path,
             f"{what} would need about {human(nbytes)} of memory, more than the {human(avail)} available",
             remedy or "crop or downsample the input first, or use a machine with more memory",
+        )
+
+
+#: Compression ratios above this, for an inflated size above :data:`BOMB_MIN_BYTES`, are refused as
+#: decompression bombs (CT and MR volumes compress 2-10×, masks a few hundred ×).
+BOMB_RATIO = 1000
+BOMB_MIN_BYTES = 1 << 30
+
+
+def check_inflation(compressed_bytes: int, inflated_bytes: int, path: str | Path | None) -> None:
+    """Refuse a compressed file that announces far more data than it could hold.
+
+    Example:
+        >>> check_inflation(10 << 20, 200 << 20, "scan.nii.gz")   # 20×: an ordinary volume
+    """
+    if inflated_bytes > BOMB_MIN_BYTES and inflated_bytes > BOMB_RATIO * max(1, compressed_bytes):
+        raise ResourceError(
+            path,
+            f"{human(compressed_bytes)} of compressed data announce {human(inflated_bytes)} of voxels "
+            f"(more than {BOMB_RATIO}× compression: a decompression bomb)",
+            "check where the file comes from; re-export it from the original data",
         )
 
 

@@ -135,11 +135,12 @@ def _factors(values: Sequence[float] | float) -> np.ndarray:
 
 
 def _check_size(shape: Sequence[int]) -> None:
-    n = int(np.prod(np.asarray(shape, dtype=np.float64)))
+    n = float(np.prod(np.asarray(shape, dtype=np.float64)))
     if n > MAX_VOXELS or min(shape) < 1:
+        dims = "×".join(f"{float(s):.0f}" for s in shape)
         raise GeometryError(
             None,
-            f"output grid {tuple(shape)} ({n:.3g} voxels) is impossible",
+            f"the output grid {dims} ({n:.3g} voxels) is impossible or too large",
             f"choose factors that give at least 1 and at most {MAX_VOXELS:.3g} voxels",
         )
 

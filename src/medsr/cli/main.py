@@ -54,11 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _own_records(record: logging.LogRecord) -> bool:
+    """Only medsr's own log lines reach the terminal; third-party chatter (ITK, pydicom,
+    tifffile, scikit-image warnings) stays in the log unless --verbose or --debug."""
+    return record.name == "medsr" or record.name.startswith("medsr.")
+
+
 def _setup_logging(args: argparse.Namespace) -> None:
-    level = logging.ERROR if args.quiet else logging.INFO if (args.verbose or args.debug) else logging.WARNING
+    chatty = bool(args.verbose or args.debug)
+    level = logging.ERROR if args.quiet else logging.INFO if chatty else logging.WARNING
     logging.basicConfig(level=level, format="medsr: %(levelname)s: %(message)s", stream=sys.stderr, force=True)
+    if not chatty:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_own_records)
     for noisy in ("PIL", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.captureWarnings(True)  # warnings.warn from libraries become log records (filtered above)
 
 
 class Terminated(BaseException):

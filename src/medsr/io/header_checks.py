@@ -173,12 +173,14 @@ def check_nifti(path: Path, check_values: bool = True) -> None:
             raise ReadError(
                 path, f"the file is truncated ({have} of {need} bytes)", "re-export or re-download the image"
             )
-    from medsr.budget import check_fits, check_pixels
+    from medsr.budget import check_fits, check_inflation, check_pixels
 
     if len(header.dims) >= 2:
         check_pixels(header.dims[0] * header.dims[1], path)
     nbytes = n_values * header.dtype.itemsize  # known from the header before anything inflates
     dims = "×".join(str(d) for d in header.dims)
+    if path.name.lower().endswith(".gz"):
+        check_inflation(path.stat().st_size, nbytes, path)
     check_fits(nbytes + 4 * n_values, f"reading the {dims} image", path)
     if count_bad or path.name.lower().endswith(".gz"):  # ITK fills a short .nii.gz with zeros
         bad = _scan_voxels(path, header, n_values, count_bad)
@@ -309,7 +311,7 @@ def check_nrrd(path: Path) -> list[str]:
     spacings and origins, data files outside the header's folder or not regular, fewer raw bytes
     than announced, and images larger than the memory budget.
     """
-    from medsr.budget import check_fits, check_pixels
+    from medsr.budget import check_fits, check_inflation, check_pixels
 
     h, end = _text_header(path, b"\n\n")
     sizes = _nrrd_sizes(path, h)
@@ -334,5 +336,7 @@ def check_nrrd(path: Path) -> list[str]:
         have = sum(p.stat().st_size for p in files) if files else path.stat().st_size - end
         if have < nbytes:
             raise ReadError(path, f"the file is truncated ({have} of {nbytes} voxel bytes)", "re-export the image")
+    if encoding != "raw":
+        check_inflation(sum(p.stat().st_size for p in files) if files else path.stat().st_size, nbytes, path)
     check_fits(nbytes + 4 * nbytes // itemsize, f"reading the {'×'.join(map(str, sizes))} image", path)
     return [str(p) for p in files]

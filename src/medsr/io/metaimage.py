@@ -214,12 +214,13 @@ def parse_header(path: Path) -> MetaHeader:
 
 
 def _check_sizes(path: Path, head: MetaHeader) -> None:
-    from medsr.budget import check_fits, check_pixels
+    from medsr.budget import check_fits, check_inflation, check_pixels
 
     check_pixels(head.dims[0] * head.dims[1], path)
     files = head.data_files or [path]
     have = sum(p.stat().st_size for p in files) - (head.data_offset if not head.data_files else 0)
     if head.compressed:
+        check_inflation(have, head.nbytes, path)
         if head.compressed_size is not None and (head.compressed_size <= 0 or head.compressed_size > have):
             raise ReadError(
                 path, f"CompressedDataSize {head.compressed_size} exceeds the {have} data bytes", "re-export"

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from medsr.budget import check_fits, check_pixels
-from medsr.errors import InvalidImageError, OutputError, ReadError
+from medsr.budget import MAX_2D_PIXELS, check_fits, check_pixels
+from medsr.errors import InvalidImageError, OutputError, ReadError, ResourceError
 from medsr.image import Image, ImageMeta
 from medsr.io.dtypes import cast_values
 
@@ -51,7 +51,15 @@ def _read_pillow(path: Path) -> tuple[np.ndarray, str]:
     """``(array (H, W[, C]), original mode)`` with alpha dropped and palettes expanded."""
     from PIL import Image as PILImage
 
-    with PILImage.open(path) as pil:
+    try:
+        opened = PILImage.open(path)
+    except PILImage.DecompressionBombError:
+        raise ResourceError(
+            path,
+            f"the image has more than {MAX_2D_PIXELS / 1e6:.0f} Mpixel (Pillow's decompression-bomb limit)",
+            "crop or downscale the image first, e.g. into tiles",
+        ) from None
+    with opened as pil:
         check_pixels(pil.width * pil.height, path)
         pil.load()
         mode = pil.mode

@@ -122,7 +122,7 @@ def _check_size(meta: BundleMeta, path: Path) -> None:
         with torch.device("meta"):
             ref = build(meta.arch, in_channels=meta.channels, factors=meta.factors, **meta.arch_kwargs)
     except ConfigError as exc:
-        raise BundleError(path, f"cannot build {meta.arch!r}: {exc.reason}", "re-export the bundle with medsr") from None
+        raise BundleError(path, f"cannot build {meta.arch!r}: {exc.reason}", "re-export it with medsr") from None
     except Exception as exc:  # noqa: BLE001 - any constructor failure is a bundle problem
         raise BundleError(path, f"cannot build {meta.arch!r} with {meta.arch_kwargs} ({exc})", "re-export it") from None
     n = sum(int(p.numel()) for p in ref.parameters())

@@ -138,6 +138,10 @@ def _profile(profile: str | SliceProfile, thickness: float) -> SliceProfile:
     return SliceProfile(profile, float(thickness))
 
 
+#: Largest through-plane factor enhance accepts (a 10 mm slice restored to 0.3 mm).
+MAX_FACTOR = 32.0
+
+
 def _target_grid(
     image: Image, thick: int, inplane: tuple[int, int], spacing: Sequence[float] | None, factors: Sequence[float] | None
 ) -> Grid:
@@ -145,6 +149,14 @@ def _target_grid(
     if spacing is not None and factors is not None:
         raise ConfigError(None, "give either target spacing or factors, not both", "pass one of them")
     if factors is not None:
+        f = float(np.max(np.asarray(factors, dtype=np.float64)))
+        if not np.isfinite(f) or f > MAX_FACTOR:
+            ratio = float(grid.spacing[thick] / grid.spacing[list(inplane)].min())
+            raise ConfigError(
+                None,
+                f"--factors asks for ×{f:g} along the thick axis; enhance restores at most ×{MAX_FACTOR:g}",
+                f"use a factor up to {MAX_FACTOR:g}, e.g. the thick/in-plane spacing ratio {ratio:.2g}",
+            )
         out = upsample_grid(grid, factors=factors)
     elif spacing is not None:
         out = upsample_grid(grid, spacing=spacing)
