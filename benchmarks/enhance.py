@@ -214,20 +214,25 @@ def make_prior(seconds: float, threads: int, out: str | None = None) -> None:
     import SimpleITK as sitk
     import torch
 
-    from medsr.selfsup.normalise import RobustScale
+    from medsr.image import Image
+    from medsr.intensity import Normalizer
     from medsr.selfsup.prior import save_prior, train_prior
+
+    def scaled(stack: np.ndarray) -> np.ndarray:  # (N, A, B) → p0.5..p99.5 window, as enhance does
+        norm = Normalizer.fit(Image(stack.transpose(1, 2, 0)[None].astype(np.float32)), mode="percentile")
+        return norm.forward(stack[None])[0]
 
     torch.set_num_threads(threads)
     stacks = []
     xr = sitk.GetArrayFromImage(sitk.ReadImage(str(DATA / "xray" / "chest_cr.dcm"))).astype(np.float32)
     xr = xr.reshape(xr.shape[-2:])
     for plane in (xr, xr[::2, ::2]):  # two scales
-        stacks.append(RobustScale.fit(plane).forward(plane)[None])
+        stacks.append(scaled(plane[None]))
     r = sitk.ImageSeriesReader()
     files = r.GetGDCMSeriesFileNames(str(DATA / "dicom" / "mr_brain_series"))
     r.SetFileNames(files)
     mr = sitk.GetArrayFromImage(r.Execute()).astype(np.float32)  # (20, 256, 256) axial planes
-    stacks.append(RobustScale.fit(mr).forward(mr))
+    stacks.append(scaled(mr))
     model, res = train_prior(stacks, seconds=seconds)
     target = Path(out) if out else HERE.parent / "src" / "medsr" / "data" / "priors" / "planar_residual.safetensors"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -284,7 +289,7 @@ def _row(name: str, rec: dict[str, Any], peak: dict[str, float]) -> str:
     info = rec["info"]
     t = info["timings_s"]
     prec = info["training"]["precision"]
-    pk = peak["bfloat16" if prec == "bf16" else "float32"]
+    pk = peak["bfloat16" if prec == "bfloat16" else "float32"]
     g_train = info["flops"]["train"] / max(t["train"], 1e-9) / 1e9
     g_inf = info["flops"]["inference"] / max(t["infer"], 1e-9) / 1e9
     s = rec.get("scores", {}).get("medsr")

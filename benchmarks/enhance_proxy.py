@@ -85,11 +85,11 @@ def run_source(
     from medsr.acquisition.profile import SliceProfile
     from medsr.image import Image, ImageMeta
     from medsr.intensity import Normalizer
+    from medsr.mask import training_mask as foreground
     from medsr.models.planar_residual import PlanarResidualNet
     from medsr.selfsup.enhance import DEFAULT_NET
     from medsr.selfsup.fit import FitConfig, fit, resolve_precision
     from medsr.selfsup.infer import InferSpec, run_planes
-    from medsr.selfsup.normalise import foreground
     from medsr.selfsup.operators import AxisOperators
     from medsr.selfsup.pairs import PlaneSampler
 

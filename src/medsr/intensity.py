@@ -140,6 +140,43 @@ class Normalizer:
         out = np.asarray(array, dtype=np.float64) * scale + lo
         return out.astype(_out_dtype(array), copy=False)
 
+    def forward_(self, array: np.ndarray, channel_axis: int = 0) -> np.ndarray:
+        """:meth:`forward` in place on a float32 array (a memmap too), a chunk at a time."""
+        return self._inplace(array, channel_axis, inverse=False)
+
+    def inverse_(self, array: np.ndarray, channel_axis: int = 0) -> np.ndarray:
+        """:meth:`inverse` in place on a float32 array (a memmap too), a chunk at a time.
+
+        Example:
+            >>> norm = Normalizer("percentile", (10.0,), (20.0,), {})
+            >>> norm.inverse_(np.array([0.0, 0.5, 1.0], np.float32)).tolist()
+            [10.0, 15.0, 20.0]
+        """
+        return self._inplace(array, channel_axis, inverse=True)
+
+    def _inplace(self, array: np.ndarray, channel_axis: int, inverse: bool) -> np.ndarray:
+        lo = np.asarray(self.lo, dtype=np.float64)
+        scale = np.asarray(self.hi, dtype=np.float64) - lo
+        if lo.size == 1:  # slices along axis 0 are views whatever the memory layout
+            views = [(array, 0)]
+        else:
+            moved = np.moveaxis(array, channel_axis, 0)
+            views = [(moved[c], c) for c in range(moved.shape[0])]
+        for view, k in views:
+            lo_k, scale_k = np.float32(lo[k]), np.float32(scale[k])
+            if view.ndim == 0:
+                view = view.reshape(1)
+            step = max(1, (1 << 24) // max(1, int(np.prod(view.shape[1:]))))
+            for i in range(0, view.shape[0], step):
+                block = view[i : i + step]
+                if inverse:
+                    block *= scale_k
+                    block += lo_k
+                else:
+                    block -= lo_k
+                    block /= scale_k
+        return array
+
     def forward_image(self, image: Image) -> Image:
         """An Image in the working range, with this normaliser appended to ``meta.history``."""
         out = image.with_data(self.forward(image.data))

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from medsr.errors import ConfigError
+from medsr.errors import ConfigError, MedsrError
 from medsr.image import Image
 
 log = logging.getLogger(__name__)
@@ -218,3 +218,22 @@ def _keep_large(mask: np.ndarray, spacing: np.ndarray, min_fraction: float) -> n
             keep &= thick
             keep[largest] = True
     return keep[labels]
+
+
+def training_mask(image: Image) -> np.ndarray:
+    """Boolean foreground ``(X, Y, Z)`` of a one-channel image for sampling training patches;
+    never empty.
+
+    :func:`foreground_mask` (modality-aware: CT body above -500 HU, else 10 % of the robust
+    range); Otsu's threshold of the same grey values if that fails or finds nothing; the whole
+    image as the last resort.
+    """
+    vol = np.asarray(image.data[0])
+    try:
+        mask = np.asarray(foreground_mask(image), dtype=bool)
+        if mask.shape == vol.shape and mask.any():
+            return mask
+    except MedsrError as exc:  # a failed mask only means patches come from anywhere
+        log.info("foreground_mask failed (%s); using Otsu's threshold", exc)
+    mask = vol > _otsu(vol)
+    return mask if mask.any() else np.ones(vol.shape, dtype=bool)

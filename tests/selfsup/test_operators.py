@@ -5,9 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from medsr.acquisition.consistency import Consistency
 from medsr.acquisition.profile import SliceProfile
-from medsr.selfsup.operators import AxisOperators, bspline_matrix, project_last
+from medsr.selfsup.operators import AxisOperators, bspline_matrix
 from medsr.selfsup.pairs import PlaneSampler
+
+
+def project_last(x, y, ops):  # the one projector, along the last axis
+    return Consistency.from_operator(ops.W).project(x, y, axis=-1)
 
 
 def test_bspline_matrix_matches_simpleitk_interior():

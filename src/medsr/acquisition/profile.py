@@ -153,16 +153,9 @@ def apply_along_axis(data: np.ndarray, W: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(out, 0, axis)
 
 
-def consistency_projector(W: np.ndarray, ridge: float = 1e-6) -> np.ndarray:
-    """``P = Wᵀ (W Wᵀ + ridge I)⁻¹`` (n, m): ``x + P (y - W x)`` is the point nearest ``x`` whose
-    degradation ``W x`` equals ``y`` (the orthogonal projection onto data consistency)."""
-    gram = W @ W.T
-    gram[np.diag_indices_from(gram)] += ridge * np.trace(gram) / max(1, gram.shape[0])
-    return W.T @ np.linalg.inv(gram)
-
-
 def project_consistent(x: np.ndarray, y: np.ndarray, W: np.ndarray, axis: int) -> np.ndarray:
-    """Project ``x`` (HR along ``axis``) so that ``W`` applied along that axis reproduces ``y``."""
-    P = consistency_projector(W)
-    residual = np.asarray(y, dtype=np.float64) - apply_along_axis(x, W, axis)
-    return (np.asarray(x, dtype=np.float64) + apply_along_axis(residual, P, axis)).astype(np.float32)
+    """Project ``x`` (HR along ``axis``) so that ``W`` applied along that axis reproduces ``y``
+    (:class:`medsr.acquisition.consistency.Consistency`, in float64)."""
+    from medsr.acquisition.consistency import Consistency
+
+    return Consistency.from_operator(W).project(np.asarray(x, np.float64), y, axis).astype(np.float32)

@@ -184,10 +184,10 @@ def _fmt(v: Any) -> str:
 
 
 def write_text(path: str | Path, text: str, overwrite: bool = False) -> None:
-    """Atomic text write through the one output guard (:func:`medsr.io.atomic.write_bytes`)."""
-    from medsr.io.atomic import write_bytes
+    """Atomic text write through the one output guard (:func:`medsr.io.atomic.atomic_write`)."""
+    from medsr.io.atomic import atomic_write
 
-    write_bytes(path, text, overwrite=overwrite)
+    atomic_write(path, text, overwrite=overwrite)
 
 
 def write_json(path: str | Path, payload: Any, overwrite: bool = False) -> None:

@@ -7,8 +7,17 @@ import logging
 import time
 from pathlib import Path
 
-from medsr.cli.batch import Job, companion, is_done, plan_jobs
-from medsr.cli.common import Progress, add_factors, factors3, parse_series, say, sidecar_base, spacing3
+from medsr.batch import Job, companion
+from medsr.cli.common import (
+    Progress,
+    add_factors,
+    factors3,
+    parse_series,
+    print_table,
+    say,
+    sidecar_base,
+    spacing3,
+)
 from medsr.errors import ConfigError
 
 HELP = "make a thick-slice CT/MRI near-isotropic, learning from the scan itself (no training data)"
@@ -104,6 +113,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--continue", dest="resume", action="store_true", help="skip scans whose output and sidecar already exist"
     )
     g4.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
+    g4.add_argument("--num-parts", type=int, default=1, metavar="N", help="split a folder of scans into N parts")
+    g4.add_argument("--part-id", type=int, default=0, metavar="K", help="process part K (0 … N-1) of them")
 
 
 def _target(args: argparse.Namespace) -> dict:
@@ -116,7 +127,8 @@ def _report_dir(job: Job, args: argparse.Namespace) -> Path | None:
     if not args.report:
         return None
     folder = Path(args.report)
-    return folder / job.output.name.split(".")[0] if args._batch else folder
+    batch = job.output != Path(args.output).expanduser()  # a folder of scans: one report folder each
+    return folder / job.output.name.split(".")[0] if batch else folder
 
 
 def _report(job: Job, args: argparse.Namespace, lr, result) -> Path:
@@ -151,7 +163,7 @@ def outputs_of(job: Job, args: argparse.Namespace) -> list[tuple[Path, bool]]:
     return [*outs, (sidecar_path(job.output), False)]
 
 
-def _one(job: Job, args: argparse.Namespace, progress: Progress) -> None:
+def _one(job: Job, args: argparse.Namespace, progress: Progress) -> dict:
     from medsr.io import read, write
     from medsr.io.atomic import Staging
     from medsr.selfsup import enhance
@@ -197,23 +209,28 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> None:
         f"wrote {out} ({'×'.join(str(s) for s in result.image.shape)} voxels, data-consistency error "
         f"{dc.get('relative_error_after', float('nan')):.2e}) in {time.perf_counter() - t0:.0f} s{extra}",
     )
+    return {"seconds": round(time.perf_counter() - t0, 1)}
 
 
 def run(args: argparse.Namespace) -> int:
-    from medsr.io.atomic import check_not_input, check_outputs, register_inputs
+    from medsr.batch import plan_batch, run_batch
 
-    jobs = plan_jobs(Path(args.input), Path(args.output), args.format)
-    args._batch = jobs[0].output != Path(args.output)  # a folder of scans: OUT is a folder
-    register_inputs([j.source for j in jobs])
-    todo = [j for j in jobs if not (args.resume and is_done([p for p, _ in outputs_of(j, args)]))]
-    if args._batch:
-        check_not_input(Path(args.output))
-        Path(args.output).mkdir(exist_ok=True)
-    for job in todo:  # every output of every scan, before any training
-        check_outputs(outputs_of(job, args), overwrite=args.overwrite)
-    if len(todo) < len(jobs):
-        say(args, f"--continue: skipping {len(jobs) - len(todo)} finished scan(s)")
+    plan = plan_batch(
+        args.input,
+        args.output,
+        fmt=args.format,
+        outputs_of=lambda job: outputs_of(job, args),
+        overwrite=args.overwrite,
+        resume=args.resume,
+        num_parts=args.num_parts,
+        part_id=args.part_id,
+    )
+    if plan.skipped:
+        say(args, f"--continue: skipping {len(plan.skipped)} finished scan(s)")
     with Progress(args.quiet, desc="enhance") as progress:
-        for job in todo:
-            _one(job, args, progress)
-    return 0
+        summary = run_batch(plan, lambda job: _one(job, args, progress))
+    if plan.batch:
+        if not args.quiet:
+            print_table(summary.rows, ("input", "status", "output"))
+        say(args, summary.line(plan))
+    return summary.exit_code

@@ -100,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
     from medsr.cli.predict import bundle_path
     from medsr.engine.onnx_export import onnx_bytes
+    from medsr.io.atomic import atomic_write
     from medsr.models.bundle import load_model
-    from medsr.train.files import atomic_write
 
     src = bundle_path(args.bundle)
     bundle = load_model(src)
@@ -109,10 +109,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output or f"{name}{'.int8' if args.int8 else ''}.onnx")
     if out.suffix != ".onnx":
         raise OutputError(out, "an ONNX export needs the suffix .onnx", "name it e.g. model.onnx")
-    if out.exists() and not args.overwrite:
-        raise OutputError(out, "output exists", "pass --overwrite or choose another name")
-    if not out.resolve().parent.is_dir():
-        raise OutputError(out, f"folder {out.resolve().parent} does not exist", "create it first")
+    from medsr.io.atomic import check_outputs, register_inputs
+
+    register_inputs([src])
+    check_outputs([(out, False), (out.with_suffix(".json"), False)], overwrite=args.overwrite)
     graph = onnx_bytes(bundle, opset=args.opset)
     how = "float32"
     if args.int8:
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             graph = dst.read_bytes()
         source = f"tiles of {args.calibration}" if args.calibration else "synthetic tiles"
         how = f"int8 (static, calibrated on {source})"
-    atomic_write(out, graph)
+    atomic_write(out, graph, overwrite=args.overwrite)
     side = out.with_suffix(".json")
     atomic_write(
         side,
@@ -143,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
             indent=2,
             default=str,
         ),
+        overwrite=args.overwrite,
     )
     say(args, f"wrote {out} ({how}, {out.stat().st_size / 2**20:.2f} MiB) and {side}")
     return 0

@@ -7,8 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from medsr.batch import SAME_FORMAT
 from medsr.cli.common import Progress, parse_series, print_table, say, sidecar_base
-from medsr.errors import ConfigError, MedsrError, OutputError
+from medsr.errors import ConfigError
 
 HELP = "super-resolve images with a trained bundle (file or folder in, folder out; resumable, shardable)"
 DESCRIPTION = """Apply a model bundle (a .safetensors file from 'medsr train', or the name of a
@@ -28,17 +29,6 @@ examples:
   medsr predict -i photo.png -o sr/ -m rgb-x4 --backend onnx"""
 
 log = logging.getLogger("medsr.cli.predict")
-
-#: input format → output suffix when the output format is not given
-OUT_SUFFIX = {
-    "nifti": ".nii.gz",
-    "nrrd": ".nrrd",
-    "mha": ".mha",
-    "png": ".png",
-    "tiff": ".tif",
-    "jpeg": ".png",
-    "dicom": ".nii.gz",
-}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -80,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="float32",
         help="output voxel type: float32 (default) or the input's type (rounded, clipped)",
     )
-    p.add_argument("--continue", dest="resume", action="store_true", help="skip inputs whose output exists")
+    p.add_argument("--continue", dest="resume", action="store_true", help="skip inputs whose output and sidecar exist")
     p.add_argument("--num-parts", type=int, default=1, metavar="N", help="split the inputs into N parts")
     p.add_argument("--part-id", type=int, default=0, metavar="K", help="process part K (0 … N-1)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
@@ -112,41 +102,8 @@ def bundle_path(spec: str) -> Path:
 
 
 # -- planning -------------------------------------------------------------------------------------
-def plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
-    """``(input, output)`` pairs of this part, in sorted order (before --continue)."""
-    from medsr.io.formats import detect_format, suffix_format
-
-    if args.num_parts < 1 or not 0 <= args.part_id < args.num_parts:
-        raise ConfigError(
-            None, f"--part-id {args.part_id} is not within --num-parts {args.num_parts}", "use 0 <= K < N"
-        )
-    src, out = Path(args.input), Path(args.output)
-    if not src.exists():
-        raise ConfigError(src, "input does not exist", "check the path")
-    single = src.is_file() or (src.is_dir() and _is_dicom_folder(src))
-    if single and suffix_format(out) is not None and suffix_format(out) != "dicom":
-        return [(src, out)] if args.part_id == 0 else []
-    from medsr.train.data import image_stem, list_images
-
-    inputs = [src] if single else list_images(src)
-    pairs = []
-    for i, path in enumerate(inputs):
-        if i % args.num_parts != args.part_id:
-            continue
-        fmt = "dicom" if path.is_dir() else detect_format(path)
-        suffix = OUT_SUFFIX[args.format] if args.format else OUT_SUFFIX.get(fmt, ".nii.gz")
-        pairs.append((path, out / (image_stem(path) + suffix)))
-    return pairs
-
-
-def _is_dicom_folder(path: Path) -> bool:
-    """A folder whose files are DICOM (a series), as opposed to a folder of images."""
-    from medsr.io.formats import sniff_format, suffix_format
-
-    files = [p for p in sorted(path.iterdir())[:20] if p.is_file() and not p.name.startswith(".")]
-    if not files or any(p.is_dir() for p in path.iterdir()):
-        return False
-    return all(suffix_format(p) == "dicom" or (suffix_format(p) is None and sniff_format(p) == "dicom") for p in files)
+#: predict writes NIfTI for DICOM inputs (series or single files), else the input's format
+SUFFIXES = {**SAME_FORMAT, "dicom-series": ".nii.gz"}
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -178,38 +135,29 @@ def _predict_one(src: Path, dst: Path, bundle: Any, args: argparse.Namespace, ba
         intended_use=meta.intended_use,
         prediction=record,
     )
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    path = write(sr, dst, dtype=args.out_dtype, overwrite=args.overwrite, format=args.format, sidecar=sidecar)
-    return {"input": src.name, "output": str(path), "shape": "×".join(str(s) for s in sr.shape), "status": "done"}
+    write(sr, dst, dtype=args.out_dtype, overwrite=args.overwrite, format=args.format, sidecar=sidecar)
+    return {"shape": "×".join(str(s) for s in sr.shape)}
 
 
 def run(args: argparse.Namespace) -> int:
+    from medsr.batch import plan_batch, run_batch
     from medsr.models.bundle import load_model
 
-    pairs = plan(args)
-    bundle = load_model(bundle_path(args.model), device="cpu")
-    rows, failed = [], 0
-    with Progress(args.quiet, "predict") as bar:
-        for _n, (src, dst) in enumerate(pairs):
-            if dst.exists() and args.resume:
-                rows.append({"input": src.name, "output": str(dst), "status": "skipped (exists)"})
-                continue
-            if dst.exists() and not args.overwrite:
-                raise OutputError(dst, "output exists", "pass --overwrite to replace it or --continue to skip it")
-            try:
-                rows.append(_predict_one(src, dst, bundle, args, bar))
-            except MedsrError as err:
-                if len(pairs) == 1:
-                    raise
-                failed += 1
-                rows.append({"input": src.name, "output": str(dst), "status": f"failed: {err}"})
-                log.error("%s: %s", src, err)
-    if not args.quiet and len(pairs) > 1:
-        print_table(rows, ("input", "status", "output"))
-    done = sum(r["status"] == "done" for r in rows)
-    say(
-        args,
-        f"{done} written, {len(rows) - done - failed} skipped, {failed} failed "
-        f"(part {args.part_id + 1} of {args.num_parts}: {len(pairs)} input(s))",
+    plan = plan_batch(
+        args.input,
+        args.output,
+        fmt=args.format,
+        suffixes=SUFFIXES,
+        single_into_folder=True,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        num_parts=args.num_parts,
+        part_id=args.part_id,
     )
-    return 2 if failed else 0
+    bundle = load_model(bundle_path(args.model), device="cpu")
+    with Progress(args.quiet, "predict") as bar:
+        summary = run_batch(plan, lambda job: _predict_one(job.source, job.output, bundle, args, bar))
+    if not args.quiet and plan.batch:
+        print_table(summary.rows, ("input", "status", "output"))
+    say(args, summary.line(plan))
+    return summary.exit_code

@@ -21,7 +21,7 @@ from typing import Any
 from medsr.errors import ConfigError
 
 log = logging.getLogger(__name__)
-DTYPES = ("float32", "bfloat16")
+from medsr.vocabulary import PRECISIONS as DTYPES  # noqa: E402 - the one precision vocabulary
 
 
 def resolve_device(device: str | Any = "auto") -> Any:

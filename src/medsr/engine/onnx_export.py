@@ -98,13 +98,13 @@ def export_onnx(
         zero_padding: replace replicate padding by zeros (faster; exact only inside a halo ≥
             the receptive field, as :func:`medsr.engine.runner.run_tiled` provides).
     """
+    from medsr.io.atomic import atomic_write
+
     p = Path(path)
     if not p.parent.is_dir():
         raise OutputError(p, "output folder does not exist", "create it first")
     data = onnx_bytes(
         bundle_or_model, opset=opset, channels=channels, spatial_dims=spatial_dims, zero_padding=zero_padding
     )
-    tmp = p.with_name(p.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, p)
+    atomic_write(p, data, overwrite=True)
     return p

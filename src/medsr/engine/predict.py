@@ -120,7 +120,7 @@ def predict(
         size_multiple=desc.size_multiple,
     )
     if norm is not None:
-        _denormalize_inplace(out, norm)
+        norm.inverse_(out)
     grid = upsample_grid(image.grid, factors=layout.scale)
     thick = image.meta.slice_thickness if layout.scale[2] == 1 else float(grid.spacing[2])
     result = image.with_data(out, grid=grid, slice_thickness=thick)
@@ -210,19 +210,6 @@ def _normalizer(image: Image, record: dict[str, Any]) -> Any:
         pct = norm.params.get("percentiles", (0.5, 99.5))
         return Normalizer.fit(image, "percentile", percentiles=pct)
     return norm
-
-
-def _denormalize_inplace(out: np.ndarray, norm: Any) -> None:
-    lo = np.asarray(norm.lo, np.float64)
-    scale = np.asarray(norm.hi, np.float64) - lo
-    n = out.shape[1]
-    step = max(1, int(2**24 // max(1, int(np.prod(out.shape[2:])))))
-    for c in range(out.shape[0]):
-        k = 0 if lo.size == 1 else c
-        for i in range(0, n, step):
-            sl = out[c, i : i + step]
-            sl *= np.float32(scale[k])
-            sl += np.float32(lo[k])
 
 
 def _mask(image: Image, mask: np.ndarray | str | None) -> np.ndarray | None:

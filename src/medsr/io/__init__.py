@@ -36,8 +36,17 @@ logger = logging.getLogger(__name__)
 
 
 def _first_line(exc: BaseException) -> str:
+    """One short line from a third-party exception: ITK's class names, addresses and source
+    paths are dropped (``ITK ERROR: NiftiImageIO(0x55…): …`` → ``ITK: …``)."""
+    import re
+
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    text = lines[-1] if lines and "ITK ERROR" in str(exc) else (lines[0] if lines else "")
+    itk = "ITK ERROR" in str(exc)
+    text = lines[-1] if lines and itk else (lines[0] if lines else "")
+    if itk:
+        text = re.sub(r"^.*?ITK ERROR: \w+\(0x[0-9a-f]+\):\s*", "", text)
+        text = re.sub(r"/\S+\.(?:hxx|cxx|h|cpp):\d+:?", "", text)
+        return f"ITK: {text[:200]}"
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 

@@ -34,7 +34,7 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
@@ -150,7 +150,7 @@ def check_destination(out: Path, *, overwrite: bool, is_dir: bool = False) -> No
     if not (out.exists() or out.is_symlink()):
         return
     if not overwrite:
-        raise OutputError(out, "the output already exists", "choose another name or pass --overwrite (overwrite=True)")
+        raise OutputError(out, "the output exists already", "choose another name or pass --overwrite (overwrite=True)")
     if out.is_dir() and not is_dir:
         raise OutputError(out, "a folder with this name exists and the output is a file", "choose another output name")
     if is_dir and not out.is_dir():
@@ -293,7 +293,7 @@ class Staging:
             self._claim(entry, dest)
             return dest, None
         if not self.overwrite:
-            raise OutputError(dest, "the output already exists", "choose another name or pass --overwrite")
+            raise OutputError(dest, "the output exists already", "choose another name or pass --overwrite")
         backup = tmpdir / f"{TMP_MARK}old-{dest.name}"
         if dest.is_dir() and not dest.is_symlink():
             os.replace(dest, backup)  # a folder cannot be replaced in one step
@@ -334,12 +334,22 @@ class Staging:
             self.abort()
 
 
-def write_bytes(path: str | Path, payload: bytes | str, *, overwrite: bool = False) -> Path:
-    """Write one small file atomically through the guard; returns its absolute path."""
-    with Staging(overwrite=overwrite) as stage:
-        tmp = stage.path_for(path)
-        if isinstance(payload, str):
-            tmp.write_text(payload, encoding="utf-8")
-        else:
-            tmp.write_bytes(payload)
+def atomic_write(path: str | Path, payload: bytes | str | Callable[[Path], object], *, overwrite: bool = False) -> Path:
+    """Write one file atomically through the guard: text, bytes, or a function that writes the
+    staged path (``lambda tmp: save_file(tensors, str(tmp))``). Returns the absolute path.
+
+    Raises:
+        OutputError: the guard refuses the path, or the write failed (nothing is left behind).
+    """
+    try:
+        with Staging(overwrite=overwrite) as stage:
+            tmp = stage.path_for(path)
+            if isinstance(payload, str):
+                tmp.write_text(payload, encoding="utf-8")
+            elif isinstance(payload, bytes):
+                tmp.write_bytes(payload)
+            else:
+                payload(tmp)
+    except OSError as exc:
+        raise OutputError(path, f"cannot write ({exc.strerror or exc})", "check that the folder is writable") from None
     return Path(path).expanduser().absolute()

@@ -61,6 +61,8 @@ class NiftiHeader:
     vox_offset: int
     components: int = 1  # 3 for RGB24, 4 for RGBA32
     code: int = 16  # the NIfTI datatype code
+    geometry_finite: bool = True  # quaternion, offsets and sform rows
+    ndim: int = 3  # dim[0]
 
 
 def _opener(path: Path):  # noqa: ANN202
@@ -78,12 +80,14 @@ def parse_nifti_header(path: Path) -> NiftiHeader | None:
             pix = np.frombuffer(head[76:108], order + "f4").astype(float)
             code = int(np.frombuffer(head[70:72], order + "i2")[0])
             offset = float(np.frombuffer(head[108:112], order + "f4")[0])
+            geometry = np.frombuffer(head[256:344], order + "f4").astype(float)  # quatern_b.. srow_z
             break
         if size == 540 and len(head) >= 540:
             dim = np.frombuffer(head[16:80], order + "i8").astype(int)
             pix = np.frombuffer(head[104:168], order + "f8").astype(float)
             code = int(np.frombuffer(head[12:14], order + "i2")[0])
             offset = float(np.frombuffer(head[168:176], order + "i8")[0])
+            geometry = np.frombuffer(head[280:472], order + "f8").astype(float)  # quatern_b.. srow_z
             break
     else:
         return None
@@ -97,6 +101,8 @@ def parse_nifti_header(path: Path) -> NiftiHeader | None:
         int(offset) if np.isfinite(offset) else -1,
         components,
         code,
+        bool(np.all(np.isfinite(geometry)) and np.all(np.abs(geometry) < 1e12)),
+        int(dim[0]),
     )
 
 
@@ -129,6 +135,12 @@ def _check_nifti_fields(path: Path, header: NiftiHeader) -> None:
             path,
             f"the image holds complex values (NIfTI datatype {header.code}); medsr would drop the imaginary part",
             "save the magnitude (or the real part) as a real-valued image first, e.g. with nibabel: abs(img)",
+        )
+    if not 1 <= header.ndim <= 7:
+        raise ReadError(path, f"NIfTI dim[0] = {header.ndim} is not a number of dimensions (1-7)", "re-export it")
+    if not header.geometry_finite:
+        raise GeometryError(
+            path, "the NIfTI qform/sform (orientation and origin) holds NaN, infinite or absurd values", "fix it"
         )
     if header.code not in _DATATYPES:
         raise UnsupportedFormatError(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,15 +37,32 @@ _MAX_META_CHARS = 256
 
 @contextlib.contextmanager
 def quiet_itk() -> Iterator[None]:
-    """Keep ITK from printing warnings to stderr (the library logs, it never prints)."""
+    """Keep ITK from printing to stderr (the library logs, it never prints).
+
+    ITK's warnings are switched off, and what its C code writes to file descriptor 2 anyway
+    (niftilib, VNL) is caught in a temporary file and logged at debug level.
+    """
+    import sys
+    import tempfile
+
     import SimpleITK as sitk
 
     previous = sitk.ProcessObject.GetGlobalWarningDisplay()
     sitk.ProcessObject.SetGlobalWarningDisplay(False)
-    try:
-        yield
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(previous)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sitk.ProcessObject.SetGlobalWarningDisplay(previous)
+            sink.seek(0)
+            chatter = sink.read(4096).decode(errors="replace").strip()
+            if chatter:
+                logger.debug("ITK said: %s", " ".join(chatter.split()))
 
 
 def guess_modality(arr: np.ndarray) -> tuple[str, str]:

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -203,14 +202,9 @@ def save_bundle(model: Any, path: str | os.PathLike[str], meta: BundleMeta) -> P
     sd = _check_model_matches(model, meta, p)
     text = json.dumps(meta.to_dict(), sort_keys=True)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=p.parent)
-    os.close(fd)
-    try:
-        save_file(sd, tmp, metadata={META_KEY: text})
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from medsr.io.atomic import atomic_write
+
+    atomic_write(p, lambda tmp: save_file(sd, str(tmp), metadata={META_KEY: text}), overwrite=True)
     log.info("saved bundle %s (%s, factors %s)", p, meta.arch, meta.factors)
     return p
 

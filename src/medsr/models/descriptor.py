@@ -22,9 +22,7 @@ from importlib import import_module
 from typing import Any
 
 from medsr.errors import ConfigError
-
-DTYPES = ("float32", "bfloat16")
-
+from medsr.vocabulary import PRECISIONS as DTYPES  # noqa: E402 - the one precision vocabulary
 
 #: ranges of the architecture options a bundle may carry (``arch_kwargs``); a hostile bundle with
 #: ``depth = 10**7`` would otherwise build ten million layers before anything could refuse it

@@ -117,7 +117,7 @@ def enhance(
         workdir: folder for memory-mapped outputs (for outputs larger than memory).
         progress: ``callback(stage, done, total)``.
         net: network hyperparameters (default :data:`DEFAULT_NET`).
-        precision: ``"auto"`` (bf16 where the CPU has it), ``"bf16"`` or ``"fp32"``.
+        precision: ``"auto"`` (bf16 where the CPU has it), ``"bfloat16"`` or ``"float32"``.
         tta: average the network over flipped planes (along either axis and both; ×4 inference
             time, default :data:`DEFAULT_TTA`).
         block_size: width of plane tiles at inference (default: whole planes, tiled only when

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from medsr.vocabulary import check_precision, error_loss
+
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None] | None
@@ -47,21 +49,23 @@ class FitResult:
 
 
 def resolve_precision(precision: str, device: str) -> str:
-    """``"bf16"`` or ``"fp32"``: ``auto`` picks bf16 on GPUs and on CPUs with native bf16."""
-    if precision in ("bf16", "fp32"):
-        return precision
+    """``"bfloat16"`` or ``"float32"`` (:mod:`medsr.vocabulary`): ``auto`` picks bfloat16 on GPUs
+    and on CPUs with native bf16."""
+    key = check_precision(precision, allow_auto=True)
+    if key != "auto":
+        return key
     if device.startswith("cuda"):
-        return "bf16"
+        return "bfloat16"
     from medsr.engine.device import bf16_supported
 
-    return "bf16" if bf16_supported("cpu") else "fp32"
+    return "bfloat16" if bf16_supported("cpu") else "float32"
 
 
 def choose_threads(
     model: Any,
     sampler: Any,
     config: FitConfig | None = None,
-    precision: str = "fp32",
+    precision: str = "float32",
     device: str = "cpu",
     candidates: tuple[int, ...] | None = None,
     steps: int = 4,
@@ -87,7 +91,7 @@ def choose_threads(
     x, y = sampler.batch(cfg.batch)
     sampler.rng.bit_generator.state = state
     trial = copy.deepcopy(model)
-    if precision == "bf16":
+    if precision == "bfloat16":
         trial = trial.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.Adam(trial.parameters(), lr=0.0)
@@ -98,7 +102,7 @@ def choose_threads(
             for i in range(steps + 2):
                 if i == 2:
                     t0 = time.perf_counter()
-                with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
                     loss = (trial(x).float() - y).abs().mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -110,15 +114,6 @@ def choose_threads(
         torch.set_num_threads(best)
     log.info("training threads: %d (%.1f ms/step)", best, 1000 * best_t / steps)
     return best
-
-
-def _loss(err: Any, kind: str) -> Any:
-    """Mean ``l1``, ``l2`` (squared) or ``charbonnier`` (ε = 1e-3) of the error tensor."""
-    if kind == "l2":
-        return (err * err).mean()
-    if kind == "charbonnier":
-        return (err * err + 1e-6).sqrt().mean()
-    return err.abs().mean()
 
 
 def _lr_factor(progress: float, warmup: float) -> float:
@@ -150,7 +145,7 @@ def fit(
     torch.manual_seed(seed)
     prec = resolve_precision(precision, device)
     model = model.to(device)
-    if prec == "bf16":
+    if prec == "bfloat16":
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     model.train()
@@ -166,11 +161,11 @@ def fit(
             g["lr"] = cfg.lr * _lr_factor(frac, cfg.warmup)
         x, y = sampler.batch(cfg.batch)
         x, y = x.to(device), y.to(device)
-        if prec == "bf16":
+        if prec == "bfloat16":
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=prec == "bf16"):
+        with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=prec == "bfloat16"):
             out = model(x)
-        loss = _loss(out.float() - y, cfg.loss)
+        loss = error_loss(out.float() - y, cfg.loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from medsr.acquisition.consistency import Consistency, along
+
 
 @dataclass
 class InferSpec:
@@ -30,7 +32,7 @@ class InferSpec:
         R: ``(n_out, n_net)`` resampling onto the output grid, or ``None`` when they agree.
         W, P: ``(n_lr, n_out)`` acquisition and ``(n_out, n_lr)`` consistency projector.
         halo: pixels of context on each side of a plane tile (≥ the receptive-field radius).
-        precision: ``bf16`` or ``fp32``; device: torch device string.
+        precision: ``bfloat16`` or ``float32``; device: torch device string.
         plane_pixels: pixels per network call (bounds memory).
         tile: width of the plane tiles along their sharp axis (``None``: whole planes unless
             one plane exceeds ``plane_pixels``); multiple: tile widths are multiples of it (the
@@ -40,7 +42,8 @@ class InferSpec:
             each orientation's data-consistency residual; measured +0.05 dB on the CT
             cross-check, not the default), or one alone (``"A"``, ``"B"``; for ablations).
         project: apply the data-consistency projection (off only for ablations).
-        offset, scale: the intensity normalisation (network units = (x − offset) / scale).
+        normalizer: the intensity normalisation (:class:`medsr.intensity.Normalizer`; network
+            units = its forward), or ``None`` for none.
         stats: running sums over block cores: ``r0``/``r1`` = ‖Wx−y‖² before/after the
             projection, ``syy`` = Σy² (input units), ``pixels`` = network output pixels.
     """
@@ -50,9 +53,8 @@ class InferSpec:
     W: np.ndarray
     P: np.ndarray
     halo: int
-    offset: float = 0.0
-    scale: float = 1.0
-    precision: str = "fp32"
+    normalizer: Any = None
+    precision: str = "float32"
     device: str = "cpu"
     plane_pixels: int = 1 << 19
     tile: int | None = None
@@ -67,6 +69,7 @@ class InferSpec:
             m = getattr(self, name)
             if m is not None:
                 setattr(self, name, np.ascontiguousarray(m, dtype=np.float32))
+        self.consistency = Consistency(W=self.W, P=self.P)
 
 
 def _net_batches(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
@@ -75,7 +78,7 @@ def _net_batches(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
 
     out = np.empty(planes.shape, dtype=np.float32)
     per = max(1, spec.plane_pixels // max(1, planes.shape[1] * planes.shape[2]))
-    bf16 = spec.precision == "bf16"
+    bf16 = spec.precision == "bfloat16"
     with (
         torch.inference_mode(),
         torch.autocast(device_type=spec.device.split(":")[0], dtype=torch.bfloat16, enabled=bf16),
@@ -121,17 +124,14 @@ def run_planes(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
     )
 
 
-def _along0(M: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``M`` (m, n) applied along axis 0 of ``x`` (n, …) → (m, …), float32."""
-    return (M @ x.reshape(x.shape[0], -1)).reshape((M.shape[0],) + x.shape[1:])
-
-
 def consistent(est: np.ndarray, y: np.ndarray, spec: InferSpec) -> None:
-    """Project ``est`` (n_out, …) in place onto ``W est = y`` (n_lr, …); record the errors."""
-    r0 = y - _along0(spec.W, est)
+    """Project ``est`` (n_out, …) in place onto ``W est = y`` (n_lr, …) with the one projector
+    (:class:`medsr.acquisition.consistency.Consistency`); record the errors."""
+    dc = spec.consistency
+    r0 = dc.residual(est, y)
     if spec.project:
-        est += _along0(spec.P, r0)
-    r1 = y - _along0(spec.W, est) if spec.project else r0
+        dc.project(est, y, inplace=True)
+    r1 = dc.residual(est, y) if spec.project else r0
     y64 = y.astype(np.float64)
     st = spec.stats
     st["r0"] += float(np.sum(r0.astype(np.float64) ** 2))
@@ -142,8 +142,8 @@ def consistent(est: np.ndarray, y: np.ndarray, spec: InferSpec) -> None:
 def _dc_weighted(ya: np.ndarray, yb: np.ndarray, y: np.ndarray, spec: InferSpec) -> np.ndarray:
     """Per-column fusion weighted by each orientation's data-consistency residual (the one
     that better reproduces the acquired slices counts more); columns are independent."""
-    ra = np.sum((_along0(spec.W, ya) - y) ** 2, axis=0)
-    rb = np.sum((_along0(spec.W, yb) - y) ** 2, axis=0)
+    ra = np.sum((along(spec.W, ya) - y) ** 2, axis=0)
+    rb = np.sum((along(spec.W, yb) - y) ** 2, axis=0)
     wa = (rb + 1e-12) / (ra + rb + 2e-12)
     return wa * ya + (1 - wa) * yb
 
@@ -156,9 +156,9 @@ def chunks(n: int, per: int) -> list[tuple[int, int]]:
 def _to_units(spec: InferSpec, est: np.ndarray) -> np.ndarray:
     """Network-grid estimate (normalised) → output grid (``R``) in the input's units."""
     if spec.R is not None:
-        est = _along0(spec.R, est)
-    est *= np.float32(spec.scale)
-    est += np.float32(spec.offset)
+        est = along(spec.R, est)
+    if spec.normalizer is not None:
+        spec.normalizer.inverse_(est)
     return est
 
 
@@ -166,8 +166,10 @@ def _orientation(net: Any, lr: np.ndarray, spec: InferSpec, active: np.ndarray) 
     """Restore ``lr`` ``(n_lr, a, b)`` (input units) as planes ⊥ its last axis, ``(N, a)`` each
     → ``(n_out, a, b)`` in the input's units. Inactive planes (``active[j]`` False: no
     foreground) get the cubic B-spline alone."""
-    x = (np.asarray(lr, dtype=np.float32) - np.float32(spec.offset)) / np.float32(spec.scale)
-    up = _along0(spec.U, x)  # (n_net, a, b)
+    x = np.array(lr, dtype=np.float32)
+    if spec.normalizer is not None:
+        spec.normalizer.forward_(x)
+    up = along(spec.U, x)  # (n_net, a, b)
     on = np.flatnonzero(active)
     if len(on):
         planes = up[:, :, on].transpose(2, 0, 1)  # (planes, n_net, a)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medsr.acquisition.profile import SliceProfile, consistency_projector
+from medsr.acquisition.consistency import consistency_projector
+from medsr.acquisition.profile import SliceProfile
 
 
 def bspline_matrix(n_hr: int, n_lr: int, f: float) -> np.ndarray:
@@ -68,14 +69,3 @@ class AxisOperators:
     def A(self) -> np.ndarray:
         """``(n_hr, n_hr)`` degrade-then-interpolate operator ``U W`` (makes training inputs)."""
         return self.U @ self.W
-
-
-def apply_last(x: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """``M`` (m, n) applied along the last axis of ``x`` (…, n) in float32 → (…, m)."""
-    return np.asarray(x, dtype=np.float32) @ np.asarray(M, dtype=np.float32).T
-
-
-def project_last(x: np.ndarray, y: np.ndarray, ops: AxisOperators) -> np.ndarray:
-    """Data-consistency projection along the last axis: ``x + P (y − W x)`` (float32)."""
-    resid = np.asarray(y, dtype=np.float32) - apply_last(x, ops.W)
-    return np.asarray(x, dtype=np.float32) + apply_last(resid, ops.P)

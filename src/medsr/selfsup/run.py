@@ -21,9 +21,9 @@ import numpy as np
 from medsr.acquisition.profile import SliceProfile
 from medsr.image import Image
 from medsr.intensity import Normalizer
+from medsr.mask import training_mask
 from medsr.selfsup.fit import FitConfig, FitResult, choose_threads, fit, resolve_precision
 from medsr.selfsup.infer import InferSpec, chunks, dc_report, first_pass, second_pass
-from medsr.selfsup.normalise import foreground
 from medsr.selfsup.operators import AxisOperators, bspline_matrix
 from medsr.selfsup.pairs import PlaneSampler
 from medsr.selfsup.plan import AXES, EnhancePlan
@@ -108,7 +108,7 @@ def fit_network(
     vol = image.data[0].transpose(_perm(plan))  # (N, A, B) view
     scale = Normalizer.fit(image, mode="percentile")  # robust p0.5..p99.5 window, exact inverse
     norm = np.ascontiguousarray(scale.forward(vol))
-    mask = foreground(image).transpose(_perm(plan))
+    mask = training_mask(image).transpose(_perm(plan))
     cfg = config or FitConfig()
     a, b = _sharp(plan)
     sampler = PlaneSampler(
@@ -142,7 +142,6 @@ def fit_network(
     clock.stage("train", t0, c0)
     hyper = {
         **cfg.to_dict(),
-        "loss": "L1",
         "optimizer": "Adam",
         "schedule": "warmup+cosine",
         "pairs": f"sharp {AXES[a]}{AXES[b]} planes degraded along {AXES[a]} and {AXES[b]}",
@@ -193,8 +192,7 @@ def _operators(
         W=ops.W,
         P=ops.P,
         halo=halo,
-        offset=fitted.scale.lo[0],
-        scale=fitted.scale.hi[0] - fitted.scale.lo[0],
+        normalizer=fitted.scale,
         precision=fitted.precision,
         device=device,
         tta=tta,

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from medsr.errors import BundleError, ConfigError
-from medsr.train.files import atomic_write
+from medsr.io.atomic import atomic_write
 
 META_KEY = "medsr_checkpoint"
 _NAME = re.compile(r"^step_(\d{8})\.safetensors$")
@@ -63,7 +63,9 @@ def save_checkpoint(
     folder = checkpoint_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step_{int(step):08d}.safetensors"
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(record)}))
+    atomic_write(
+        path, lambda tmp: save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(record)}), overwrite=True
+    )
     for old in list_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path

@@ -40,7 +40,8 @@ PROFILES = ("rect", "gaussian")
 NOISE_KINDS = ("gaussian", "rician", "ct")
 KSPACE_WINDOWS = ("none", "hann", "tukey")
 PATCH_MODES = ("2d", "2.5d", "3d")
-LOSSES = ("l1", "mse", "charbonnier")
+from medsr.vocabulary import LOSSES  # noqa: E402 - the one loss vocabulary
+
 AXES = ("x", "y", "z")
 
 
@@ -229,9 +230,9 @@ def save_config(cfg: TrainConfig, path: str | Path) -> Path:
     """Write the resolved config as YAML (atomically)."""
     import yaml
 
-    from medsr.train.files import atomic_write
+    from medsr.io.atomic import atomic_write
 
-    return atomic_write(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    return atomic_write(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False), overwrite=True)
 
 
 def _deep_copy(d: Any) -> Any:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from medsr.errors import ConfigError
+from medsr.errors import ConfigError, MedsrError
 from medsr.train.config import DataConfig
 
 log = logging.getLogger(__name__)
@@ -61,30 +61,18 @@ class TrainImage:
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """Image files and DICOM series folders directly inside ``folder`` (sorted by name).
-
-    A single file is returned as a one-element list.
-    """
-    from medsr.io.formats import suffix_format
+    """The scans of ``folder`` by the batch planner's rule (:func:`medsr.batch.find_scans`):
+    image files and DICOM series folders directly inside it, sorted by name; a single file or
+    DICOM folder is a one-element list."""
+    from medsr.batch import find_scans
 
     root = Path(folder)
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
+    if not root.exists():
         raise ConfigError(root, "training data not found", "give a folder of images (or one image file)")
-    out = []
-    for p in sorted(root.iterdir()):
-        if p.name.startswith(".") or p.name.endswith(".json"):
-            continue
-        if p.is_dir() or suffix_format(p) is not None:
-            out.append(p)
-    if not out:
-        raise ConfigError(
-            root,
-            "the folder holds no image medsr can read",
-            "put NIfTI/NRRD/MHA/PNG/TIFF/JPEG/DICOM files (or DICOM series folders) in it",
-        )
-    return out
+    try:
+        return find_scans(root)
+    except MedsrError as err:
+        raise ConfigError(root, err.reason, err.remedy) from None
 
 
 def match_pairs(hr_paths: list[Path], lr_folder: str | Path) -> list[Path]:
@@ -103,24 +91,10 @@ def match_pairs(hr_paths: list[Path], lr_folder: str | Path) -> list[Path]:
 
 
 def image_stem(p: Path) -> str:
-    name = p.name
-    for suffix in (
-        ".nii.gz",
-        ".nii",
-        ".nrrd",
-        ".nhdr",
-        ".mha",
-        ".mhd",
-        ".dcm",
-        ".png",
-        ".tif",
-        ".tiff",
-        ".jpg",
-        ".jpeg",
-    ):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    """The file name without its image suffix (see :func:`medsr.batch.stem`)."""
+    from medsr.batch import stem
+
+    return stem(p)
 
 
 def read_image(path: Path, cfg: DataConfig) -> Any:

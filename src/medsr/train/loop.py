@@ -65,16 +65,6 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
     return floor + (o.lr - floor) * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def loss_fn(name: str) -> Callable[[Any, Any], Any]:
-    import torch
-
-    if name == "l1":
-        return torch.nn.functional.l1_loss
-    if name == "mse":
-        return torch.nn.functional.mse_loss
-    return lambda a, b: torch.sqrt((a - b) ** 2 + 1e-6).mean()  # Charbonnier (Lai et al., 2017)
-
-
 def train(
     cfg: TrainConfig, run_dir: str | Path, *, progress: ProgressFn | None = None, resume: bool = True
 ) -> TrainResult:
@@ -138,6 +128,8 @@ def _train(cfg: TrainConfig, run: Path, ctx: Any, progress: ProgressFn | None, r
     crops = _val_crops(cfg, ctx)
     net = ddp.wrap(model, ctx)
     sampler = PatchSampler(images, cfg)
+    from medsr.vocabulary import loss_fn
+
     criterion = loss_fn(cfg.optim.loss)
     total = cfg.optim.steps
     loss_value, metrics, step = float("nan"), {}, start

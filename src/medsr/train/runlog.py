@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from medsr.train.files import atomic_write
+from medsr.io.atomic import atomic_write
 
 COLUMNS = ("step", "loss", "lr", "seconds", "val_psnr", "val_ssim", "val_psnr_bspline", "val_ssim_bspline")
 
@@ -59,7 +59,7 @@ class RunLog:
         w.writeheader()
         for row in self.rows:
             w.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
-        return atomic_write(self.path, buf.getvalue())
+        return atomic_write(self.path, buf.getvalue(), overwrite=True)
 
     def plot(self, title: str = "") -> Path | None:
         """Write ``training.png``; None when there is nothing to plot."""
@@ -92,7 +92,7 @@ class RunLog:
         if title:
             fig.suptitle(title)
         fig.tight_layout()
-        return atomic_write(self.figure, lambda tmp: fig.savefig(tmp, format="png"))
+        return atomic_write(self.figure, lambda tmp: fig.savefig(tmp, format="png"), overwrite=True)
 
 
 def _ema(values: list[float], alpha: float = 0.1) -> list[float]:
