@@ -123,7 +123,8 @@ def worker(args: argparse.Namespace) -> None:
     import SimpleITK as sitk
 
     from medsr.selfsup import run
-    from medsr.selfsup.enhance import DEFAULT_NET, DEFAULT_TTA, _Clock, enhance
+    from medsr.selfsup.config import EnhanceConfig
+    from medsr.selfsup.enhance import _Clock, enhance
     from medsr.selfsup.plan import plan_enhance
     from medsr.sitk_bridge import from_sitk, to_sitk
 
@@ -141,7 +142,7 @@ def worker(args: argparse.Namespace) -> None:
     else:
         lr = from_sitk(sitk.ReadImage(args.input))
         kw = {"factors": (1, 1, 5)}
-    net = {**DEFAULT_NET, **json.loads(args.net)}
+    net = json.loads(args.net)  # over PlanarResidualNet's defaults
     t0, c0 = time.perf_counter(), time.process_time()
     res = enhance(
         lr,
@@ -159,19 +160,15 @@ def worker(args: argparse.Namespace) -> None:
         sitk.WriteImage(to_sitk(res.image), str(out_dir / "medsr.nii.gz"))
     if args.ablate:  # the same fitted network, other inference choices
         plan = plan_enhance(lr, **kw)
-        fitted = run.fit_network(
-            lr,
-            plan,
-            clock=_Clock(),
-            budget=args.budget,
+        cfg = EnhanceConfig(
+            time_budget_s=args.budget,
             steps=res.info["training"]["steps"],
-            device="cpu",
-            seed=0,
-            progress=None,
             net=net,
             precision=res.info["training"]["precision"],
             init=None if args.init == "none" else args.init,
+            threads=args.threads,
         )
+        fitted = run.fit_network(lr, plan, cfg, clock=_Clock(), device="cpu", progress=None)
         variants = {
             "full": dict(),
             "no_dc": dict(project=False),
@@ -183,19 +180,8 @@ def worker(args: argparse.Namespace) -> None:
         for name, opts in variants.items():
             if name == "bspline_dc":
                 _untrained(fitted)  # zero-initialised tail: the network is the identity
-            tta = bool(opts.pop("tta", DEFAULT_TTA))
-            est, _, _ = run.infer_volume(
-                lr,
-                plan,
-                fitted,
-                clock=_Clock(),
-                device="cpu",
-                tta=tta,
-                workdir=None,
-                progress=None,
-                block_size=None,
-                **opts,
-            )
+            run_cfg = cfg.replace(tta=bool(opts.pop("tta", cfg.tta)))
+            est, _, _ = run.infer_volume(lr, plan, fitted, run_cfg, clock=_Clock(), device="cpu", progress=None, **opts)
             img = lr.with_data(np.ascontiguousarray(est)[None], grid=plan.output_grid)
             sitk.WriteImage(to_sitk(img), str(out_dir / f"{name}.nii.gz"))
     rec["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -341,7 +327,7 @@ def main() -> None:
     if args.make_prior:
         return make_prior(args.make_prior, args.threads or 1, args.prior_out)
     if args.budget is None:
-        from medsr.selfsup.enhance import DEFAULT_BUDGET_S
+        from medsr.selfsup.fit import DEFAULT_BUDGET_S
 
         args.budget = DEFAULT_BUDGET_S
     work = Path(args.work)

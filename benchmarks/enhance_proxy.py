@@ -87,7 +87,6 @@ def run_source(
     from medsr.intensity import Normalizer
     from medsr.mask import training_mask as foreground
     from medsr.models.planar_residual import PlanarResidualNet
-    from medsr.selfsup.enhance import DEFAULT_NET
     from medsr.selfsup.fit import FitConfig, fit, resolve_precision
     from medsr.selfsup.infer import InferSpec, run_planes
     from medsr.selfsup.operators import AxisOperators
@@ -119,7 +118,7 @@ def run_source(
     prec = resolve_precision("auto", "cpu")
     t0 = time.perf_counter()
     res = fit(
-        PlanarResidualNet(**{**DEFAULT_NET, **net}),
+        PlanarResidualNet(**net),
         sampler,
         steps=steps,
         time_budget_s=budget,
@@ -165,7 +164,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from medsr.selfsup.enhance import DEFAULT_BUDGET_S
+    from medsr.selfsup.fit import DEFAULT_BUDGET_S
 
     torch.set_num_threads(args.threads)
     budget = DEFAULT_BUDGET_S if args.budget is None else args.budget

@@ -103,10 +103,6 @@ class Grid:
         """World mm of the centre of the field of view."""
         return self.index_to_world((np.asarray(self.shape, dtype=np.float64) - 1) / 2)
 
-    @property
-    def n_voxels(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
     def __repr__(self) -> str:
         sp = ", ".join(f"{s:.4g}" for s in self.spacing)
         return f"Grid(shape={self.shape}, spacing=({sp}) mm)"

@@ -17,11 +17,6 @@ _SAMPLES = {
 }
 
 
-def list_samples() -> dict[str, str]:
-    """Sample name → one-line description."""
-    return {name: desc for name, (_, desc) in _SAMPLES.items()}
-
-
 def sample_path(name: str) -> Path:
     """The file of an embedded sample: ``chest-ct`` or ``mni-t1``."""
     if name not in _SAMPLES:

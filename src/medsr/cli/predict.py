@@ -108,11 +108,11 @@ SUFFIXES = {**SAME_FORMAT, "dicom-series": ".nii.gz"}
 
 # -- running --------------------------------------------------------------------------------------
 def _predict_one(src: Path, dst: Path, bundle: Any, args: argparse.Namespace, bar: Progress) -> dict[str, Any]:
+    from medsr.engine.predict import predict
     from medsr.io import read, write
-    from medsr.train.context import predict_any
 
     img = read(src, series=parse_series(args.series) if src.is_dir() else None)
-    sr = predict_any(
+    sr = predict(
         img,
         bundle,
         device=args.device,

@@ -52,8 +52,10 @@ def predict(
 ) -> Image:
     """Super-resolve ``image`` with a bundle (a :class:`~medsr.models.bundle.Bundle` or a path).
 
+    2.5D bundles (``meta.neighbours > 0``) go through :func:`medsr.engine.slab.predict_slab`.
+
     Args:
-        image: input ``(C, X, Y, Z)``; C must equal the bundle's channels.
+        image: input ``(C, X, Y, Z)``; C must equal the bundle's (image) channels.
         bundle: loaded bundle or path to a ``.safetensors`` bundle.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         tile: LR core edge (voxels) on the architecture's axes; default the descriptor's.
@@ -76,6 +78,45 @@ def predict(
         operation appended to ``meta.history``.
     """
     b = _load(bundle)
+    options = dict(
+        device=device,
+        tile=tile,
+        overlap=overlap,
+        dtype=dtype,
+        backend=backend,
+        mask=mask,
+        out_dir=out_dir,
+        progress=progress,
+        halo=halo,
+        blend=blend,
+        axes=axes,
+        threads=threads,
+    )
+    if b.meta.neighbours > 0:
+        from medsr.engine.slab import predict_slab
+
+        return predict_slab(image, b, _predict, **options)
+    return _predict(image, b, **options)
+
+
+def _predict(
+    image: Image,
+    b: Any,
+    *,
+    device: str,
+    tile: int | None,
+    overlap: int | None,
+    dtype: str,
+    backend: str,
+    mask: np.ndarray | str | None,
+    out_dir: str | os.PathLike[str] | None,
+    progress: Callable[[int, int], None] | None,
+    halo: int | None,
+    blend: str,
+    axes: Sequence[int] | None,
+    threads: int | None,
+) -> Image:
+    """The engine on one bundle's own channels (see :func:`predict`)."""
     desc, meta = b.descriptor, b.meta
     if desc.input_grid != "lr":
         raise BundleError(

@@ -38,13 +38,14 @@ def sidecar_path(path: str | Path) -> Path:
 
 
 def software_versions() -> dict[str, str]:
-    """Versions of medsr, Python, numpy, SimpleITK, pydicom (and torch when already imported)."""
+    """Versions of medsr, Python, numpy, scipy, SimpleITK, pydicom (and torch when already
+    imported): the one versions helper of every sidecar and bundle."""
     from importlib.metadata import PackageNotFoundError, version
 
     import medsr
 
     out = {"medsr": medsr.__version__, "python": platform.python_version(), "numpy": np.__version__}
-    for dist in ("SimpleITK", "pydicom"):
+    for dist in ("scipy", "SimpleITK", "pydicom"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:

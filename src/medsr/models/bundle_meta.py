@@ -57,6 +57,10 @@ class BundleMeta:
         name, description: for listings.
         medsr_version: version that wrote the bundle.
         format_version: bundle layout version (:data:`FORMAT_VERSION`).
+        neighbours: 2.5D bundles: planes on each side of the centre plane stacked as channels
+            (``0`` for 2D/3D bundles); see :mod:`medsr.engine.slab`.
+        slice_axis: 2.5D/2D bundles: the image axis (0, 1, 2 = X, Y, Z) normal to the planes.
+        image_channels: channels of the images (for 2.5D, ``channels = image_channels (2k+1)``).
         extra: anything else JSON-able (e.g. the training config).
     """
 
@@ -76,11 +80,17 @@ class BundleMeta:
     description: str = ""
     medsr_version: str = field(default_factory=_medsr_version)
     format_version: int = FORMAT_VERSION
+    neighbours: int = 0
+    slice_axis: int | None = None
+    image_channels: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.factors = tuple(int(f) for f in self.factors)
         self.channels = int(self.channels)
+        self.neighbours = int(self.neighbours)
+        self.slice_axis = None if self.slice_axis is None else int(self.slice_axis)
+        self.image_channels = self.channels if self.image_channels is None else int(self.image_channels)
         self.modality = [str(m) for m in self.modality]
         if self.spacing_range_mm is not None:
             self.spacing_range_mm = [[float(a), float(b)] for a, b in self.spacing_range_mm]
@@ -117,6 +127,11 @@ class BundleMeta:
         extra = dict(d.get("extra", {}))
         extra.update({k: v for k, v in d.items() if k not in known})
         kwargs = {k: v for k, v in d.items() if k in known and k != "extra"}
+        for key in ("neighbours", "slice_axis", "image_channels"):  # bundles of medsr 0.1 kept them in extra
+            if key not in kwargs and key in extra:
+                kwargs[key] = extra.pop(key)
+        if extra.get("patch_mode") != "2.5d" and "neighbours" not in d:
+            kwargs["neighbours"] = 0
         try:
             factors = kwargs.pop("factors")
             if isinstance(factors, (int, float)) or not all(float(f) == int(f) and int(f) >= 1 for f in factors):

@@ -7,7 +7,7 @@ multiple — how much context a tile needs for exact tiling (``halo``), and wher
 
 Example:
     >>> d = ArchDescriptor(name="toy", summary="a toy", spatial_dims=2,
-    ...                    builder="medsr.models.fast:FastSR", halo=4)
+    ...                    builder="medsr.models.fast:FastSR")
     >>> d.check_factors((1, 4))
     (1, 4)
     >>> d.supports_factors((9, 9))
@@ -65,6 +65,23 @@ def check_arch_kwargs(arch: str, kwargs: dict[str, Any], where: str | None = Non
             raise ConfigError(where, f"{arch} option {key}={value!r} is outside {lo}..{hi}", "re-export the bundle")
 
 
+_REFERENCE: dict[str, tuple[int, int]] = {}
+
+
+def _reference(desc: ArchDescriptor) -> tuple[int, int]:
+    """``(halo, parameters)`` of ``desc``'s default model, built on torch's meta device."""
+    if desc.name not in _REFERENCE:
+        import torch
+
+        from medsr.models.registry import build
+
+        factor = 2 if desc.input_grid == "lr" and 2 in desc.factor_values else 1
+        with torch.device("meta"):
+            net = build(desc.name, in_channels=desc.channels[0], factors=(factor,) * desc.spatial_dims)
+        _REFERENCE[desc.name] = (int(getattr(net, "halo", 0)), int(sum(p.numel() for p in net.parameters())))
+    return _REFERENCE[desc.name]
+
+
 @dataclass(frozen=True)
 class ArchDescriptor:
     """Static facts about one registered architecture.
@@ -82,10 +99,7 @@ class ArchDescriptor:
             returns the same size (factors are then all 1).
         size_multiple: every spatial input size must be a multiple of this (LR voxels).
         supports_tiling: outputs of overlapping tiles may be stitched.
-        halo: receptive-field radius in LR voxels at the default configuration; a built
-            model may expose a more exact ``model.halo``.
         dtypes: compute dtypes the architecture tolerates (``float32``, ``bfloat16``).
-        params: approximate parameter count at the default width (grey, ×2).
         default_tile: LR tile edge (voxels) that suits this architecture on a CPU.
         reference: the paper(s) the design follows.
         defaults: constructor options this entry passes unless overridden (e.g. a narrower
@@ -102,9 +116,7 @@ class ArchDescriptor:
     input_grid: str = "lr"
     size_multiple: int = 1
     supports_tiling: bool = True
-    halo: int = 0
     dtypes: tuple[str, ...] = DTYPES
-    params: int = 0
     default_tile: int = 128
     reference: str = ""
     defaults: dict[str, Any] = field(default_factory=dict, hash=False)
@@ -127,6 +139,17 @@ class ArchDescriptor:
             raise ConfigError(
                 None, f"architecture {self.name!r} lists unknown dtypes {bad}", f"use {', '.join(DTYPES)}"
             )
+
+    # -- derived from the model itself (built once on the meta device: no memory, no weights) ----
+    @property
+    def halo(self) -> int:
+        """Receptive-field radius in LR voxels of the default configuration (``model.halo``)."""
+        return _reference(self)[0]
+
+    @property
+    def params(self) -> int:
+        """Parameter count of the default configuration (grey, ×2 where factors apply)."""
+        return _reference(self)[1]
 
     # -- checks ---------------------------------------------------------------------------
     def supports_factors(self, factors: Sequence[int]) -> bool:

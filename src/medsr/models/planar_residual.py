@@ -48,7 +48,7 @@ class PlanarResidualNet(nn.Module):
     margin a tile needs so that tiled and untiled outputs agree.
     """
 
-    def __init__(self, channels: int = 32, blocks: int = 4, shuffle: int = 2, res_scale: float = 0.5) -> None:
+    def __init__(self, channels: int = 32, blocks: int = 6, shuffle: int = 2, res_scale: float = 0.5) -> None:
         super().__init__()
         self.config: dict[str, Any] = {
             "channels": channels,

@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None] | None
 
 
+#: Default training time (s) of one ``enhance`` run when no ``steps`` are given.
+DEFAULT_BUDGET_S = 90.0
+
+
 @dataclass
 class FitConfig:
     """Hyperparameters of the fit (recorded in the sidecar)."""

@@ -87,7 +87,7 @@ def train_prior(
         seconds: training time.
         settings: ``(f, t)`` pairs (spacing and thickness in in-plane samples); default a range
             from ×2 to ×9 with and without gaps.
-        net: network hyperparameters (default :data:`medsr.selfsup.enhance.DEFAULT_NET`).
+        net: network options (default: :class:`~medsr.models.planar_residual.PlanarResidualNet`'s).
 
     Returns:
         ``(model, fit_result)``: the trained
@@ -99,7 +99,6 @@ def train_prior(
 
     from medsr.acquisition.profile import SliceProfile
     from medsr.models.planar_residual import PlanarResidualNet
-    from medsr.selfsup.enhance import DEFAULT_NET
     from medsr.selfsup.fit import FitConfig, fit, resolve_precision
     from medsr.selfsup.pairs import PlaneSampler
 
@@ -116,7 +115,7 @@ def train_prior(
             return samplers[int(self.rng.integers(len(samplers)))].batch(size)
 
     torch.manual_seed(seed)
-    model = PlanarResidualNet(**(net or DEFAULT_NET))
+    model = PlanarResidualNet(**(net or {}))
     res = fit(
         model,
         _Mix(),

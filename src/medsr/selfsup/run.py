@@ -22,7 +22,8 @@ from medsr.acquisition.profile import SliceProfile
 from medsr.image import Image
 from medsr.intensity import Normalizer
 from medsr.mask import training_mask
-from medsr.selfsup.fit import FitConfig, FitResult, choose_threads, fit, resolve_precision
+from medsr.selfsup.config import EnhanceConfig
+from medsr.selfsup.fit import FitResult, choose_threads, fit, resolve_precision
 from medsr.selfsup.infer import InferSpec, chunks, dc_report, first_pass, second_pass
 from medsr.selfsup.operators import AxisOperators, bspline_matrix
 from medsr.selfsup.pairs import PlaneSampler
@@ -84,22 +85,10 @@ def _sample_profiles(plan: EnhancePlan) -> SliceProfile | dict[int, SliceProfile
 
 
 def fit_network(
-    image: Image,
-    plan: EnhancePlan,
-    *,
-    clock: Any,
-    budget: float,
-    steps: int | None,
-    device: str,
-    seed: int,
-    progress: Callable | None,
-    net: dict[str, Any],
-    precision: str,
-    init: str | None,
-    config: FitConfig | None = None,
-    auto_threads: bool = False,
+    image: Image, plan: EnhancePlan, config: EnhanceConfig, *, clock: Any, device: str, progress: Callable | None
 ) -> Fitted:
-    """Normalise, sample pairs from the sharp planes and fit the network."""
+    """Normalise, sample pairs from the sharp planes and fit the network (``config.fit``,
+    ``config.net``, budget or steps, precision, seed, init; threads chosen when not given)."""
     import torch
 
     from medsr.models.planar_residual import PlanarResidualNet
@@ -109,7 +98,7 @@ def fit_network(
     scale = Normalizer.fit(image, mode="percentile")  # robust p0.5..p99.5 window, exact inverse
     norm = np.ascontiguousarray(scale.forward(vol))
     mask = training_mask(image).transpose(_perm(plan))
-    cfg = config or FitConfig()
+    cfg, seed, auto_threads = config.fit, config.seed, not config.threads
     a, b = _sharp(plan)
     sampler = PlaneSampler(
         norm,
@@ -122,16 +111,16 @@ def fit_network(
     clock.stage("prepare", t0, c0)
     t0, c0 = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
-    model = PlanarResidualNet(**net)
-    how = _load_init(model, init, plan)
-    prec = resolve_precision(precision, device)
+    model = PlanarResidualNet(**config.net)
+    how = _load_init(model, config.init, plan)
+    prec = resolve_precision(config.precision, device)
     t_cal = time.perf_counter()
     threads = choose_threads(model, sampler, cfg, prec, device) if auto_threads else torch.get_num_threads()
-    budget = max(0.0, budget - (time.perf_counter() - t_cal))  # the calibration counts as training
+    budget = max(0.0, config.time_budget_s - (time.perf_counter() - t_cal))  # calibration counts as training
     result = fit(
         model,
         sampler,
-        steps=steps,
+        steps=config.steps,
         time_budget_s=budget,
         config=cfg,
         precision=prec,
@@ -217,23 +206,21 @@ def infer_volume(
     image: Image,
     plan: EnhancePlan,
     fitted: Fitted,
+    config: EnhanceConfig,
     *,
     clock: Any,
     device: str,
-    tta: bool,
-    workdir: Any,
     progress: Callable | None,
-    block_size: int | None,
     skip_background: bool = True,
-    slab: int | None = None,
     **options: Any,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """SR and uncertainty ``(X, Y, Z)`` arrays on ``plan.output_grid`` and the DC report.
 
     Two passes over slabs of planes (:mod:`medsr.selfsup.infer`): rows of A, then columns of
-    B; with ``workdir`` the output is a memmap there. ``block_size`` is the width of plane tiles
-    (default: whole planes), ``slab`` the planes per slab (default from a memory budget); neither
-    changes the result. ``options`` go to :class:`~medsr.selfsup.infer.InferSpec` (``fusion``,
+    B; with ``config.workdir`` the output is a memmap there. ``config.block_size`` is the width of
+    plane tiles (default: whole planes), ``config.slab`` the planes per slab (default from a memory
+    budget); neither changes the result; ``config.tta`` averages over flips.
+    ``options`` go to :class:`~medsr.selfsup.infer.InferSpec` (``fusion``,
     ``project``).
     """
     t0, c0 = time.perf_counter(), time.process_time()
@@ -241,7 +228,8 @@ def infer_volume(
     shuffle = int(getattr(net, "shuffle", 1))
     halo = int(getattr(net, "halo", 0))
     halo += (-halo) % shuffle
-    spec = _operators(image, plan, fitted, device, tta, halo, tile=block_size, multiple=shuffle, **options)
+    tta, workdir, slab = config.tta, config.workdir, config.slab
+    spec = _operators(image, plan, fitted, device, tta, halo, tile=config.block_size, multiple=shuffle, **options)
     n_out = plan.output_grid.shape[plan.thick_axis]
     fitted.normalised = None  # the training copy is not needed any more
     _release_memory()

@@ -67,17 +67,6 @@ class DistContext:
         dist.all_reduce(t)
         return float(t.item()) / self.world_size
 
-    def broadcast_flag(self, flag: bool) -> bool:
-        """Rank 0's ``flag`` on every rank (e.g. "stop now")."""
-        if not self.distributed:
-            return bool(flag)
-        import torch
-        import torch.distributed as dist
-
-        t = torch.tensor([1 if flag else 0], device=self.device if self.device.type == "cuda" else "cpu")
-        dist.broadcast(t, 0)
-        return bool(t.item())
-
 
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
@@ -147,10 +136,6 @@ def wrap(model: Any, ctx: DistContext) -> Any:
 
     ids = [ctx.device.index] if ctx.device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids)
-
-
-def unwrap(model: Any) -> Any:
-    return getattr(model, "module", model)
 
 
 def teardown(ctx: DistContext) -> None:

@@ -191,12 +191,12 @@ def finish_bundle(
         description=cfg.bundle.notes
         or f"{cfg.model.arch} ×{'×'.join(f'{f:g}' for f in cfg.factors3)} "
         f"({cfg.patches.mode}, {'RGB' if channels == 3 else 'grey'})",
+        neighbours=cfg.patches.neighbours if cfg.patches.mode == "2.5d" else 0,
+        slice_axis=slice_axis,
+        image_channels=channels,
         extra={
             "image_factors": list(cfg.factors3),
             "patch_mode": cfg.patches.mode,
-            "slice_axis": slice_axis,
-            "neighbours": cfg.patches.neighbours if cfg.patches.mode == "2.5d" else 0,
-            "image_channels": channels,
             "rgb": bool(channels == 3),
             "training_lr_spacing_mm": [
                 [

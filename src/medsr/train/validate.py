@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from medsr.errors import MedsrError
 from medsr.train.config import AXES, TrainConfig
 from medsr.train.data import TrainImage
 from medsr.train.degradations import canonical_lr
@@ -111,39 +112,24 @@ def _make_crop(
 
 def referee_scores(reference: np.ndarray, prediction: np.ndarray, factors: Sequence[int]) -> dict[str, float]:
     """PSNR (dB) and SSIM of ``prediction`` against ``reference``, both ``(C, *S)`` in the
-    network layout, with the conventions of ``../shared/referee`` (module docstring)."""
-    from scipy import ndimage
-    from skimage.metrics import structural_similarity
+    network layout, computed by :mod:`medsr.metrics` (the conventions of ``../shared/referee``
+    that ``medsr evaluate`` uses), so bundle metrics compare with ``medsr evaluate``."""
+    from medsr.metrics import psnr, reference_mask, reference_range, ssim
 
     a = np.asarray(reference, dtype=np.float64)
     b = np.asarray(prediction, dtype=np.float64)
-    lo, hi = np.percentile(a, [0.1, 99.9])
-    dr = max(float(hi - lo), 1e-12)
-    grey = a.mean(axis=0)
-    mask = ndimage.binary_dilation(grey > lo + 0.1 * dr, iterations=2)
-    for ax, f in enumerate(factors):
-        if f > 1 and mask.shape[ax] > 2 * f:
-            idx: list[Any] = [slice(None)] * mask.ndim
-            idx[ax] = slice(0, f)
-            mask[tuple(idx)] = False
-            idx[ax] = slice(-f, None)
-            mask[tuple(idx)] = False
+    if a.ndim == 3:  # (C, H, W) planes → (C, H, W, 1)
+        a, b = a[..., None], b[..., None]
+    lo, hi = reference_range(a)
+    dr = max(hi - lo, 1e-12)
+    mask = reference_mask(a, dr, lo, [float(f) for f in factors])
     if not mask.any():
         mask[...] = True
-    mse = float(np.mean((a[:, mask] - b[:, mask]) ** 2))
-    psnr = 10 * np.log10(dr**2 / max(mse, 1e-20))
-    spatial = a.shape[1:]
-    win = min(7, *[s if s % 2 else s - 1 for s in spatial])
-    if win >= 3:
-        if a.shape[0] == 1:
-            ssim = structural_similarity(a[0], b[0], data_range=dr, win_size=win)
-        else:
-            ssim = structural_similarity(
-                np.moveaxis(a, 0, -1), np.moveaxis(b, 0, -1), data_range=dr, channel_axis=-1, win_size=win
-            )
-    else:
-        ssim = float("nan")
-    return {"psnr": float(psnr), "ssim": float(ssim)}
+    try:
+        s = ssim(a, b, dr)[0]
+    except MedsrError:  # too thin for a 3-voxel window
+        s = float("nan")
+    return {"psnr": float(min(psnr(a, b, mask, dr), 200.0)), "ssim": float(s)}
 
 
 def validate(model: Any, crops: Sequence[ValCrop], cfg: TrainConfig, device: Any) -> dict[str, float]:

@@ -2,10 +2,10 @@
 
 A bundle trained with ``patches.mode: 2.5d`` (see :mod:`medsr.train.patches`) takes a slab of
 ``2k+1`` planes stacked as channels (slice-major: the channels of slice ``-k`` first) and
-returns the same slab at high resolution. :func:`predict_any` builds that stack for every
-slice of a volume (edge slices repeated), runs the ordinary engine
-(:func:`medsr.engine.predict.predict`) on it, and keeps the centre plane's channels; other
-bundles go straight to the engine.
+returns the same slab at high resolution. :func:`predict_slab` builds that stack for every
+slice of a volume (edge slices repeated), runs the engine on it and keeps the centre plane's
+channels. :func:`medsr.engine.predict.predict` (``medsr.predict``) dispatches here for every
+bundle whose ``meta.neighbours`` is above 0, so the CLI and Python take the same path.
 
 Example:
     >>> import numpy as np
@@ -17,20 +17,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from medsr.errors import BundleError
 from medsr.image import Image
-
-
-def slab_info(meta: Any) -> tuple[int, int, int] | None:
-    """``(neighbours k, slice axis, image channels)`` of a 2.5D bundle, else None."""
-    extra = getattr(meta, "extra", {}) or {}
-    if extra.get("patch_mode") != "2.5d":
-        return None
-    return int(extra["neighbours"]), int(extra["slice_axis"]), int(extra["image_channels"])
 
 
 def stack_neighbours(image: Image, k: int, axis: int) -> Image:
@@ -44,29 +37,25 @@ def stack_neighbours(image: Image, k: int, axis: int) -> Image:
     return image.with_data(np.concatenate(parts, axis=0), rgb=False)
 
 
-def predict_any(image: Image, bundle: Any, **kwargs: Any) -> Image:
-    """:func:`medsr.engine.predict.predict`, with 2.5D bundles handled as described above."""
-    from medsr.engine.predict import predict
-    from medsr.models.bundle import Bundle, load_model
-
-    b = bundle if isinstance(bundle, Bundle) else load_model(bundle)
-    info = slab_info(b.meta)
-    if info is None:
-        return predict(image, b, **kwargs)
-    k, axis, channels = info
+def predict_slab(image: Image, bundle: Any, core: Callable[..., Image], **kwargs: Any) -> Image:
+    """Run ``core`` (the engine's predictor) on the neighbour stack and keep the centre plane."""
+    meta = bundle.meta
+    k, axis, channels = meta.neighbours, meta.slice_axis, meta.image_channels
+    if axis is None:
+        raise BundleError(bundle.path, "a 2.5D bundle without slice_axis", "re-export the bundle with medsr train")
     if image.channels != channels:
         raise BundleError(
-            b.path,
+            bundle.path,
             f"2.5D bundle expects {channels}-channel images, the image has {image.channels}",
             "convert the image to grey or RGB as the bundle expects",
         )
-    if image.is_2d and axis == 2 and k > 0:
+    if image.is_2d and axis == 2:
         raise BundleError(
-            b.path,
+            bundle.path,
             "a 2.5D bundle needs a volume (neighbouring slices), the image is 2D",
             "use a 2D bundle for single images",
         )
     kwargs.setdefault("axes", tuple(a for a in range(3) if a != axis))  # planes as in training
-    out = predict(stack_neighbours(image, k, axis), b, **kwargs)
+    out = core(stack_neighbours(image, k, axis), bundle, **kwargs)
     centre = out.data[k * channels : (k + 1) * channels]
     return out.with_data(np.ascontiguousarray(centre), rgb=image.meta.rgb)

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from medsr.engine.slab import stack_neighbours
 from medsr.image import Image, ImageMeta
-from medsr.train.context import slab_info, stack_neighbours
 
 torch = pytest.importorskip("torch")
 
@@ -23,10 +23,10 @@ def test_stack_neighbours_is_slice_major_with_repeated_edges() -> None:
 
 
 def test_2_5d_bundle_trains_and_predicts_a_volume(tmp_path: Path) -> None:
+    import medsr
     from medsr.io import write
     from medsr.models.bundle import load_model
     from medsr.train import config_from_dict, train
-    from medsr.train.context import predict_any
 
     rng = np.random.default_rng(0)
     vol = (100 * rng.random((1, 32, 32, 6))).astype(np.float32)
@@ -44,9 +44,10 @@ def test_2_5d_bundle_trains_and_predicts_a_volume(tmp_path: Path) -> None:
     )
     result = train(cfg, tmp_path / "run")
     bundle = load_model(result.bundle)
-    assert bundle.meta.channels == 3 and slab_info(bundle.meta) == (1, 2, 1)
+    meta = bundle.meta
+    assert meta.channels == 3 and (meta.neighbours, meta.slice_axis, meta.image_channels) == (1, 2, 1)
     lr = Image(vol[:, ::2, ::2], spacing=(1.0, 1.0, 2.0), meta=ImageMeta(modality="MR"))
-    sr = predict_any(lr, bundle, device="cpu")
+    sr = medsr.predict(lr, bundle, device="cpu")  # the documented Python call, as in docs/training.md
     assert sr.channels == 1 and sr.shape == (32, 32, 6)
     # the centre plane of each slab is what comes out: compare with the slab of slice 3 by hand
     x = torch.from_numpy(np.stack([lr.data[0, :, :, z] for z in (2, 3, 4)])[None])
