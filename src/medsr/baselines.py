@@ -24,10 +24,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medsr.errors import ConfigError, GeometryError
 from medsr.geometry import Grid, upsample_grid
@@ -40,8 +40,8 @@ LANCZOS_RADIUS = 5  # SimpleITK's sitkLanczosWindowedSinc
 def upsample(
     image: Image,
     *,
-    factors: Sequence[float] | None = None,
-    spacing: Sequence[float] | None = None,
+    factors: ArrayLike | None = None,
+    spacing: ArrayLike | None = None,
     method: str = "bspline",
 ) -> Image:
     """Resample ``image`` to per-axis ``factors`` or a target ``spacing`` (mm), keeping the FOV.
@@ -208,7 +208,7 @@ def _check_planar(src: Grid, dst: Grid, path: str | None) -> None:
         )
 
 
-def _pad2d(values: Sequence[float] | None, image: Image, fill: float) -> list[float] | None:
+def _pad2d(values: ArrayLike | None, image: Image, fill: float) -> list[float] | None:
     if values is None:
         return None
     vals = [float(v) for v in np.atleast_1d(np.asarray(values, dtype=np.float64))]

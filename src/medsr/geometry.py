@@ -35,8 +35,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medsr.errors import GeometryError
 
@@ -44,7 +46,7 @@ from medsr.errors import GeometryError
 MAX_VOXELS = 8 * 1024**3
 
 
-def _vec3(values: Sequence[float], name: str) -> np.ndarray:
+def _vec3(values: ArrayLike, name: str) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64).reshape(-1)
     if arr.size != 3:
         raise GeometryError(
@@ -119,7 +121,7 @@ def validate_spacing(spacing: np.ndarray, path: str | None = None) -> None:
         )
 
 
-def _factors(values: Sequence[float] | float) -> np.ndarray:
+def _factors(values: ArrayLike | float) -> np.ndarray:
     f = (
         np.broadcast_to(np.asarray(values, dtype=np.float64), (3,)).copy()
         if np.ndim(values) == 0
@@ -141,7 +143,11 @@ def _check_size(shape: Sequence[int]) -> None:
         )
 
 
-def upsample_grid(grid: Grid, factors: Sequence[float] | None = None, spacing: Sequence[float] | None = None) -> Grid:
+def _shape3(n: np.ndarray) -> tuple[int, int, int]:
+    return int(n[0]), int(n[1]), int(n[2])
+
+
+def upsample_grid(grid: Grid, factors: ArrayLike | None = None, spacing: ArrayLike | None = None) -> Grid:
     """The field-of-view-preserving grid for per-axis ``factors`` or a target ``spacing`` (mm).
 
     Exactly one of ``factors`` and ``spacing`` is given. A factor below 1 makes the grid
@@ -154,17 +160,17 @@ def upsample_grid(grid: Grid, factors: Sequence[float] | None = None, spacing: S
     if factors is not None:
         new_n = np.maximum(1, np.round(n * _factors(factors)))
     else:
-        target = _vec3(spacing, "spacing")
+        target = _vec3(cast(ArrayLike, spacing), "spacing")
         validate_spacing(target)
         new_n = np.maximum(1, np.round(extent / target))
     _check_size(new_n)
     new_sp = extent / new_n
     edge = grid.origin - grid.direction @ (grid.spacing / 2)
     new_origin = edge + grid.direction @ (new_sp / 2)
-    return Grid(tuple(int(v) for v in new_n), new_sp, new_origin, grid.direction)
+    return Grid(_shape3(new_n), new_sp, new_origin, grid.direction)
 
 
-def degrade_grid(grid: Grid, factors: Sequence[float]) -> Grid:
+def degrade_grid(grid: Grid, factors: ArrayLike) -> Grid:
     """The low-resolution grid that a scanner with per-axis ``factors`` (≥ 1) would acquire."""
     f = _factors(factors)
     if np.any(f < 1):
@@ -176,7 +182,7 @@ def degrade_grid(grid: Grid, factors: Sequence[float]) -> Grid:
     _check_size(new_n)
     new_sp = grid.spacing * f
     new_origin = grid.origin + grid.direction @ ((f - 1) / 2 * grid.spacing)
-    return Grid(tuple(int(v) for v in new_n), new_sp, new_origin, grid.direction)
+    return Grid(_shape3(new_n), new_sp, new_origin, grid.direction)
 
 
 def orientation_code(direction: np.ndarray) -> str:

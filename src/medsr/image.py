@@ -16,11 +16,11 @@ Example:
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medsr.errors import InvalidImageError
 from medsr.geometry import Grid, obliquity_deg, orientation_code
@@ -67,9 +67,9 @@ class Image:
     def __init__(
         self,
         data: np.ndarray,
-        spacing: Sequence[float] = (1.0, 1.0, 1.0),
-        origin: Sequence[float] = (0.0, 0.0, 0.0),
-        direction: np.ndarray | Sequence[float] | None = None,
+        spacing: ArrayLike = (1.0, 1.0, 1.0),
+        origin: ArrayLike = (0.0, 0.0, 0.0),
+        direction: np.ndarray | ArrayLike | None = None,
         meta: ImageMeta | None = None,
     ) -> None:
         arr = np.asarray(data)
@@ -88,7 +88,9 @@ class Image:
         if arr.dtype != np.float32 and not np.issubdtype(arr.dtype, np.floating):
             arr = arr.astype(np.float32)
         self.data = arr
-        self.grid = Grid(arr.shape[1:], spacing, origin, np.eye(3) if direction is None else direction)
+        d = np.eye(3) if direction is None else np.asarray(direction, dtype=np.float64)
+        sp, org = np.asarray(spacing, dtype=np.float64), np.asarray(origin, dtype=np.float64)
+        self.grid = Grid((arr.shape[1], arr.shape[2], arr.shape[3]), sp, org, d)
         self.meta = meta if meta is not None else ImageMeta()
 
     # -- geometry -------------------------------------------------------------------------

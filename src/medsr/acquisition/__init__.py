@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medsr.acquisition.kspace import kspace_matrix, kspace_record
 from medsr.acquisition.noise import NoiseModel
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 
 def degrade(
     image: Image,
-    factors: Sequence[float] | float,
+    factors: ArrayLike | float,
     *,
     thickness_mm: float | Sequence[float | None] | None = None,
     profile: str | Path | SliceProfile = "rect",
@@ -204,8 +205,9 @@ def _operators(
     for a in range(3):
         n, sp = image.shape[a], float(image.spacing[a])
         W, rec = _axis_operator(a, n, sp, f[a], lr_shape[a], thick[a], prof, s_axis, ks)
-        if blur[a]:
-            W = (np.eye(n) if W is None else W) @ gaussian_matrix(n, blur[a] / sp)
+        fwhm = blur[a]
+        if fwhm:
+            W = (np.eye(n) if W is None else W) @ gaussian_matrix(n, fwhm / sp)
         if W is not None:
             ops[a] = W
         records.append(rec)

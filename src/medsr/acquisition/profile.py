@@ -120,8 +120,9 @@ class SliceProfile:
 
             scale = 1.0 / (sigma * sqrt(2.0))
             return 0.5 * (verf((hi_edge - centre) * scale) - verf((lo_edge - centre) * scale))
-        offs = np.asarray(self.kernel_mm[0]) / spacing_hr
-        wts = np.asarray(self.kernel_mm[1])
+        kernel = self.kernel_mm or ((0.0,), (1.0,))
+        offs = np.asarray(kernel[0]) / spacing_hr
+        wts = np.asarray(kernel[1])
         sub = 16  # sub-samples per HR voxel for the numerical integral
         pos = (idx[:, None] - 0.5 + (np.arange(sub) + 0.5)[None, :] / sub) - centre
         return np.interp(pos, offs, wts, left=0.0, right=0.0).mean(axis=1)

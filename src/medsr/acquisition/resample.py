@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medsr.acquisition.profile import FWHM_TO_SIGMA, apply_along_axis
 from medsr.errors import ConfigError
@@ -26,7 +27,7 @@ from medsr.geometry import Grid
 from medsr.image import Image
 
 
-def parse_factors(factors: Sequence[float] | float, image: Image) -> np.ndarray:
+def parse_factors(factors: ArrayLike | float, image: Image) -> np.ndarray:
     """Three per-axis factors (X, Y, Z), each finite and ≥ 1; a 2D image may give two."""
     f = np.atleast_1d(np.asarray(factors, dtype=np.float64)).reshape(-1)
     if f.size == 2 and image.is_2d:
@@ -66,7 +67,7 @@ def parse_per_axis(
     """Per-axis values (mm) from ``None``, a scalar (given to ``scalar_axes``) or a sequence."""
     if value is None:
         return [None] * 3
-    if np.ndim(value) == 0:
+    if np.ndim(value) == 0:  # type: ignore[arg-type]
         out: list[float | None] = [None] * 3
         for a in scalar_axes:
             out[a] = float(value)  # type: ignore[arg-type]

@@ -50,7 +50,9 @@ def add_output(p: argparse.ArgumentParser, name: str = "output", dtype: bool = T
         )
 
 
-def add_factors(p: argparse.ArgumentParser, required: bool = False, what: str = "upsampling") -> None:
+def add_factors(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup, required: bool = False, what: str = "upsampling"
+) -> None:
     p.add_argument(
         "--factors",
         nargs="+",

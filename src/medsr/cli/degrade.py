@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     blur = args.blur_mm[0] if args.blur_mm and len(args.blur_mm) == 1 else args.blur_mm
     lr = degrade(
         img,
-        factors,
+        factors if factors is not None else 1.0,
         thickness_mm=args.slice_thickness,
         profile=args.profile,
         blur_mm=blur,

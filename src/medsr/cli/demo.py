@@ -49,7 +49,7 @@ def _enhance_ct(out: Path, args: argparse.Namespace, progress: Progress) -> dict
     from medsr.io import read, write
     from medsr.report.html import enhance_report
     from medsr.samples import sample_path
-    from medsr.selfsup import enhance
+    from medsr.selfsup.enhance import enhance
 
     ct = read(sample_path("chest-ct"))
     target = (float(ct.spacing[0]), float(ct.spacing[1]), 1.0)
@@ -84,7 +84,7 @@ def _check_mni(out: Path, args: argparse.Namespace, progress: Progress) -> list[
     from medsr.metrics import evaluate, evaluation_table
     from medsr.report.figures import comparison_figure
     from medsr.samples import sample_path
-    from medsr.selfsup import enhance
+    from medsr.selfsup.enhance import enhance
 
     hr = read(sample_path("mni-t1"))
     f = (1.0, 1.0, 4.0)

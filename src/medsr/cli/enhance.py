@@ -136,8 +136,11 @@ def _report(job: Job, args: argparse.Namespace, lr, result) -> Path:
     from medsr.report.html import enhance_report
 
     bs = upsample(lr, spacing=tuple(result.image.spacing), method="bspline")
+    folder = _report_dir(job, args)
+    if folder is None:
+        raise ConfigError(None, "no --report folder was given", "pass --report DIR")
     return enhance_report(
-        _report_dir(job, args),
+        folder,
         lr=lr,
         bspline=bs,
         sr=result.image,
@@ -166,7 +169,7 @@ def outputs_of(job: Job, args: argparse.Namespace) -> list[tuple[Path, bool]]:
 def _one(job: Job, args: argparse.Namespace, progress: Progress) -> dict:
     from medsr.io import read, write
     from medsr.io.atomic import Staging
-    from medsr.selfsup import enhance
+    from medsr.selfsup.enhance import enhance
 
     t0 = time.perf_counter()
     lr = read(job.source, series=parse_series(args.series))

@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _fmt_vec(v: object) -> str:
     try:
-        return " × ".join(f"{float(x):.4g}" for x in v)  # type: ignore[union-attr]
+        return " × ".join(f"{float(x):.4g}" for x in v)  # type: ignore[attr-defined]
     except TypeError:
         return str(v)
 

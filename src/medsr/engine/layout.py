@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medsr.errors import ConfigError
 
@@ -49,7 +50,7 @@ class Layout:
 
 def plan_layout(
     shape: Sequence[int],
-    spacing: Sequence[float],
+    spacing: ArrayLike,
     is_2d: bool,
     spatial_dims: int,
     factors: Sequence[int],
@@ -89,14 +90,15 @@ def plan_layout(
 
 
 def _default_axes(
-    shape: Sequence[int], spacing: Sequence[float], is_2d: bool, dims: int, fac: tuple[int, ...]
+    shape: Sequence[int], spacing: ArrayLike, is_2d: bool, dims: int, fac: tuple[int, ...]
 ) -> tuple[int, ...]:
     candidates = [0, 1] if is_2d else [0, 1, 2]
     ident = tuple(range(dims))
     if len(set(fac)) == 1:
         return ident
-    thick = max(candidates, key=lambda a: (float(spacing[a]), -a))
-    if float(spacing[thick]) <= min(float(spacing[a]) for a in candidates):  # isotropic: keep order
+    sp = np.asarray(spacing, dtype=np.float64)
+    thick = max(candidates, key=lambda a: (float(sp[a]), -a))
+    if float(sp[thick]) <= min(float(sp[a]) for a in candidates):  # isotropic: keep order
         return ident
     k = int(np.argmax(fac))
     others = [a for a in (candidates if dims == 2 else [0, 1, 2]) if a != thick]

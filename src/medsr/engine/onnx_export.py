@@ -68,7 +68,7 @@ def onnx_bytes(
             torch.onnx.export(
                 m,
                 (example,),
-                buf,
+                buf,  # type: ignore[arg-type]  # a file object is accepted
                 opset_version=int(opset),
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],

@@ -78,7 +78,7 @@ def predict(
         operation appended to ``meta.history``.
     """
     b = _load(bundle)
-    options = dict(
+    options: dict[str, Any] = dict(
         device=device,
         tile=tile,
         overlap=overlap,

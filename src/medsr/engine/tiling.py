@@ -135,12 +135,15 @@ def plan_tiles(
     nd = len(shp)
     if nd not in (2, 3) or min(shp) < 1:
         raise ConfigError(None, f"cannot tile spatial shape {shp}", "give 2 or 3 non-empty spatial axes")
-    sc = per_axis(scale, nd, "scale")
-    if any(f is None or f < 1 for f in sc):
-        raise ConfigError(None, f"scale {list(sc)} must be integers >= 1", "use factors such as 1 1 4")
-    tl = tuple(n if t is None else min(int(t), n) for t, n in zip(per_axis(tile, nd, "tile"), shp, strict=False))
+    given = per_axis(scale, nd, "scale")
+    if any(f is None or f < 1 for f in given):
+        raise ConfigError(None, f"scale {list(given)} must be integers >= 1", "use factors such as 1 1 4")
+    sc = tuple(int(f or 1) for f in given)
+    tl: tuple[int, ...] = tuple(
+        n if t is None else min(int(t), n) for t, n in zip(per_axis(tile, nd, "tile"), shp, strict=False)
+    )
     ov = tuple(0 if o is None else int(o) for o in per_axis(overlap, nd, "overlap"))
-    ha = tuple(0 if h is None else int(h) for h in per_axis(halo, nd, "halo"))
+    ha: tuple[int, ...] = tuple(0 if h is None else int(h) for h in per_axis(halo, nd, "halo"))
     if any(t < 1 for t in tl) or any(o < 0 for o in ov) or any(h < 0 for h in ha) or size_multiple < 1:
         raise ConfigError(
             None,

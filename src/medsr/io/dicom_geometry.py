@@ -108,7 +108,7 @@ def in_plane_spacing(pixel_spacing: tuple[float, float] | None, ds: Any, path: P
 def _single_z_spacing(ds: Any, thickness: float | None) -> tuple[float, bool]:
     for value in (ds.get("SpacingBetweenSlices"), thickness):
         try:
-            v = float(value)
+            v = float(value)  # type: ignore[arg-type]  # None and odd values land in the except
         except (TypeError, ValueError):
             continue
         if v > 0 and np.isfinite(v):
@@ -190,9 +190,9 @@ def stack_geometry(
         row, col = _unit(oris[0][:3]), _unit(oris[0][3:])
         direction = np.column_stack([row, col, slice_normal(row, col)])
     else:
-        direction = _patient_orientation(ds.get("PatientOrientation"))
-        facts["direction_from"] = "PatientOrientation" if direction is not None else "identity"
-        direction = np.eye(3) if direction is None else direction
+        from_patient = _patient_orientation(ds.get("PatientOrientation"))
+        facts["direction_from"] = "PatientOrientation" if from_patient is not None else "identity"
+        direction = np.eye(3) if from_patient is None else from_patient
     have_pos = all(p is not None for p in positions)
     _check_positions(positions, path)
     if n > 1 and have_pos:

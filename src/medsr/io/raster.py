@@ -59,6 +59,7 @@ def _read_pillow(path: Path) -> tuple[np.ndarray, str]:
             f"the image has more than {MAX_2D_PIXELS / 1e6:.0f} Mpixel (Pillow's decompression-bomb limit)",
             "crop or downscale the image first, e.g. into tiles",
         ) from None
+    pil: Any
     with opened as pil:
         check_pixels(pil.width * pil.height, path)
         pil.load()
@@ -129,7 +130,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str, tuple[float, float] | None]
 
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
-        page = series.pages[0] if series.pages else tif.pages[0]
+        page: Any = series.pages[0] if series.pages else tif.pages[0]
         check_pixels(int(page.imagewidth) * int(page.imagelength), path)
         check_fits(2 * int(np.prod(series.shape)) * (series.dtype.itemsize + 4), "reading the TIFF", path)
         arr = series.asarray()

@@ -31,7 +31,7 @@ def conv(dims: int, c_in: int, c_out: int, k: int = 3, *, padding: str = "replic
     cls = nn.Conv2d if dims == 2 else nn.Conv3d
     if padding == "valid" or k == 1:
         return cls(c_in, c_out, k, bias=bias)
-    return cls(c_in, c_out, k, padding=k // 2, padding_mode=padding, bias=bias)
+    return cls(c_in, c_out, k, padding=k // 2, padding_mode=padding, bias=bias)  # type: ignore[arg-type]
 
 
 def pad_same(x: torch.Tensor, width: int, mode: str = "replicate") -> torch.Tensor:
@@ -88,7 +88,8 @@ class SubpixelSkip(nn.Module):
         if self.pad:
             x = pad_same(x, 1)
         op = F.conv2d if self.dims == 2 else F.conv3d
-        return op(x, self.weight.to(x.dtype), groups=self.channels)
+        weight: torch.Tensor = self.weight  # type: ignore[assignment]
+        return op(x, weight.to(x.dtype), groups=self.channels)
 
 
 class SubpixelConv(nn.Module):
@@ -107,7 +108,7 @@ class SubpixelConv(nn.Module):
         self.r = prod(int(f) for f in factors)
         shape = (self.c_out * self.r, c_feat) + (k,) * dims
         ref = conv(dims, c_feat, self.c_out * self.r, k, padding="valid")
-        self.weight = nn.Parameter(ref.weight.detach().clone().reshape(shape))
+        self.weight = nn.Parameter(ref.weight.detach().clone().reshape(shape))  # type: ignore[operator]
         self.bias = nn.Parameter(torch.zeros(self.c_out))
 
     def tied_weight(self) -> torch.Tensor:
@@ -122,8 +123,8 @@ class SubpixelConv(nn.Module):
         """An equivalent plain convolution with the tied weights baked in (for inference/export)."""
         c = conv(self.dims, self.weight.shape[1], self.c_out * self.r, self.k, padding=self.padding)
         with torch.no_grad():
-            c.weight.copy_(self.tied_weight())
-            c.bias.copy_(self.bias.repeat_interleave(self.r))
+            c.weight.copy_(self.tied_weight())  # type: ignore[operator]
+            c.bias.copy_(self.bias.repeat_interleave(self.r))  # type: ignore[operator]
         return c.to(self.weight.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

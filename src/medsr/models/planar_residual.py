@@ -62,7 +62,8 @@ class PlanarResidualNet(nn.Module):
         self.body = nn.Sequential(*[_ResBlock(channels, res_scale) for _ in range(blocks)])
         self.tail = nn.Conv2d(channels, c_in, 3, padding=1)
         nn.init.zeros_(self.tail.weight)
-        nn.init.zeros_(self.tail.bias)
+        if self.tail.bias is not None:
+            nn.init.zeros_(self.tail.bias)
 
     @property
     def halo(self) -> int:

@@ -18,11 +18,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medsr.acquisition.profile import SliceProfile
 from medsr.errors import ConfigError, InvalidImageError
@@ -143,7 +143,7 @@ MAX_FACTOR = 32.0
 
 
 def _target_grid(
-    image: Image, thick: int, inplane: tuple[int, int], spacing: Sequence[float] | None, factors: Sequence[float] | None
+    image: Image, thick: int, inplane: tuple[int, int], spacing: ArrayLike | None, factors: ArrayLike | None
 ) -> Grid:
     grid = image.grid
     if spacing is not None and factors is not None:
@@ -198,8 +198,8 @@ def _check_memory(image: Image, out: Grid, net_size: int) -> None:
 
 def plan_enhance(
     image: Image,
-    spacing: Sequence[float] | None = None,
-    factors: Sequence[float] | None = None,
+    spacing: ArrayLike | None = None,
+    factors: ArrayLike | None = None,
     slice_thickness_mm: float | None = None,
     profile: str | SliceProfile = "rect",
 ) -> EnhancePlan:
@@ -240,7 +240,7 @@ def plan_enhance(
     return EnhancePlan(
         thick_axis=thick,
         inplane_axes=inplane,
-        spacing_in=tuple(float(s) for s in sp),
+        spacing_in=(float(sp[0]), float(sp[1]), float(sp[2])),
         thickness_mm=thickness,
         thickness_assumed=assumed,
         profile=_profile(profile, thickness),

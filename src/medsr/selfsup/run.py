@@ -97,7 +97,7 @@ def fit_network(
     vol = image.data[0].transpose(_perm(plan))  # (N, A, B) view
     scale = Normalizer.fit(image, mode="percentile")  # robust p0.5..p99.5 window, exact inverse
     norm = np.ascontiguousarray(scale.forward(vol))
-    mask = training_mask(image).transpose(_perm(plan))
+    mask: np.ndarray = training_mask(image).transpose(_perm(plan))
     cfg, seed, auto_threads = config.fit, config.seed, not config.threads
     a, b = _sharp(plan)
     sampler = PlaneSampler(
@@ -143,7 +143,7 @@ def fit_network(
         fit=result,
         scale=scale,
         normalised=norm,
-        mask2d=mask.any(0),
+        mask2d=np.asarray(mask.any(0)),
         net_config=dict(model.config),
         hyper=hyper,
         precision=prec,
@@ -237,6 +237,7 @@ def infer_volume(
     n_a, n_b = volume.shape[1:]
     fg = fitted.mask2d if (skip_background and fitted.mask2d is not None) else np.ones((n_a, n_b), bool)
     shape = (2 * n_out, n_a, n_b)
+    res: np.ndarray
     if workdir is not None:
         from medsr.engine.stitch import temp_memmap
 
@@ -249,12 +250,12 @@ def infer_volume(
     )
     total, done = len(rows) + len(cols), 0
     for s, e in rows:  # pass 1: planes ⊥A, one per row
-        res[:n_out, s:e] = first_pass(net, volume[:, s:e], spec, fg[s:e].any(1))
+        res[:n_out, s:e] = first_pass(net, volume[:, s:e], spec, np.asarray(fg[s:e].any(1)))
         done += 1
         if progress:
             progress("infer", done, total)
     for s, e in cols:  # pass 2: planes ⊥B, one per column; fusion, uncertainty, consistency
-        est, unc = second_pass(net, volume[:, :, s:e], res[:n_out, :, s:e], spec, fg[:, s:e].any(0))
+        est, unc = second_pass(net, volume[:, :, s:e], res[:n_out, :, s:e], spec, np.asarray(fg[:, s:e].any(0)))
         res[:n_out, :, s:e] = est
         res[n_out:, :, s:e] = unc
         done += 1

@@ -265,7 +265,7 @@ def _build(cls: type, raw: Any, prefix: str, source: str | Path | None) -> Any:
     for key, value in raw.items():
         f, hint, dotted = fields[key], hints[key], prefix + key
         if dataclasses.is_dataclass(hint):
-            kwargs[key] = _build(hint, value, dotted + ".", source)
+            kwargs[key] = _build(hint, value, dotted + ".", source)  # type: ignore[arg-type]
         else:
             kwargs[key] = _check_value(value, hint, f.metadata, dotted, source)
     return cls(**kwargs)

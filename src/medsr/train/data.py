@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,7 +176,7 @@ def prepare(img: Any, cfg: DataConfig) -> TrainImage:
     )
 
 
-def describe_images(items: list[TrainImage]) -> list[dict[str, Any]]:
+def describe_images(items: Sequence[TrainImage]) -> list[dict[str, Any]]:
     """JSON-able record of the training images (for the bundle)."""
     return [
         {

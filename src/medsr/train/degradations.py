@@ -24,10 +24,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from medsr.image import Image, ImageMeta
 from medsr.train.config import DegradationConfig
@@ -41,13 +41,13 @@ class DegradationSampler:
         factors: per-axis factors (X, Y, Z).
     """
 
-    def __init__(self, cfg: DegradationConfig, factors: Sequence[float]) -> None:
+    def __init__(self, cfg: DegradationConfig, factors: ArrayLike) -> None:
         self.cfg = cfg
         self.factors = np.asarray(factors, dtype=np.float64)
         w = np.asarray(cfg.profile_weights or [1.0] * len(cfg.profiles), dtype=np.float64)
         self.profile_p = w / w.sum()
 
-    def draw(self, rng: np.random.Generator, spacing: Sequence[float]) -> dict[str, Any]:
+    def draw(self, rng: np.random.Generator, spacing: ArrayLike) -> dict[str, Any]:
         """One random acquisition model for an HR image of ``spacing`` (mm, X Y Z)."""
         c = self.cfg
         sp = np.asarray(spacing, dtype=np.float64)
@@ -55,20 +55,20 @@ class DegradationSampler:
         thick: list[float | None] = []
         for a in range(3):
             if self.factors[a] > 1:
-                scale = rng.uniform(*c.thickness_scale)
+                scale = float(rng.uniform(c.thickness_scale[0], c.thickness_scale[1]))
                 thick.append(float(scale * self.factors[a] * sp[a]))
             else:
                 thick.append(None)
         blur = None
         if c.blur_probability > 0 and rng.random() < c.blur_probability:
-            fwhm = rng.uniform(*c.blur_fwhm)
+            fwhm = float(rng.uniform(c.blur_fwhm[0], c.blur_fwhm[1]))
             blur = [float(fwhm * sp[a]) if self.factors[a] > 1 else None for a in range(3)]
         kspace = None
         if c.kspace_probability > 0 and rng.random() < c.kspace_probability:
             kspace = {"window": str(c.kspace_windows[int(rng.integers(len(c.kspace_windows)))])}
         noise = None
         if c.noise_probability > 0 and rng.random() < c.noise_probability:
-            noise = {"kind": c.noise, "sigma": float(rng.uniform(*c.noise_sigma))}
+            noise = {"kind": c.noise, "sigma": float(rng.uniform(c.noise_sigma[0], c.noise_sigma[1]))}
         return {
             "profile": profile,
             "thickness_mm": thick,
@@ -78,9 +78,7 @@ class DegradationSampler:
             "seed": int(rng.integers(2**31 - 1)),
         }
 
-    def apply(
-        self, patch: np.ndarray, spacing: Sequence[float], draw: dict[str, Any], normalizer: Any = None
-    ) -> np.ndarray:
+    def apply(self, patch: np.ndarray, spacing: ArrayLike, draw: dict[str, Any], normalizer: Any = None) -> np.ndarray:
         """Degrade a normalised HR ``patch`` ``(C, X, Y, Z)`` with model ``draw``; returns the LR
         array on :func:`medsr.geometry.degrade_grid` of the patch. ``normalizer`` (the patch's
         :class:`~medsr.intensity.Normalizer`) is needed only for ``ct`` noise."""
@@ -132,11 +130,11 @@ class DegradationSampler:
         }
 
 
-def canonical_lr(patch: np.ndarray, spacing: Sequence[float], factors: Sequence[float]) -> np.ndarray:
+def canonical_lr(patch: np.ndarray, spacing: ArrayLike, factors: ArrayLike) -> np.ndarray:
     """The reference degradation used for validation: rect profile, thickness = LR spacing (the
     mean of ``f`` consecutive voxels along each degraded axis), no blur, no noise — the
     convention of ``../shared/referee``."""
     from medsr.acquisition import degrade
 
     img = Image(patch, spacing=spacing, meta=ImageMeta(spatial_dims=3 if patch.shape[3] > 1 else 2))
-    return degrade(img, tuple(float(f) for f in factors), profile="rect").data.astype(np.float32)
+    return degrade(img, np.asarray(factors, dtype=np.float64), profile="rect").data.astype(np.float32)

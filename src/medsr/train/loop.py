@@ -132,7 +132,8 @@ def _train(cfg: TrainConfig, run: Path, ctx: Any, progress: ProgressFn | None, r
 
     criterion = loss_fn(cfg.optim.loss)
     total = cfg.optim.steps
-    loss_value, metrics, step = float("nan"), {}, start
+    metrics: dict[str, float] = {}
+    loss_value, step = float("nan"), start
     guard = {"updating": False}
     completed = start
     if progress and ctx.is_main:
