@@ -24,7 +24,7 @@ Example:
     ...     _ = (folder / name).write_bytes(b"")
     >>> [p.name for p in find_scans(folder)]
     ['a.nrrd', 'b.nii.gz']
-    >>> plan = plan_batch(folder, folder.parent / "out", num_parts=2, part_id=1, create=False)
+    >>> plan = plan_batch(folder, pathlib.Path(tempfile.mkdtemp()) / "sr", num_parts=2, part_id=1)
     >>> [(j.source.name, j.output.name) for j in plan.jobs], plan.batch
     ([('b.nii.gz', 'b.nii.gz')], True)
 """

@@ -170,4 +170,4 @@ def plan_tiles(
                 tuple(s + t == n for s, t, n in zip(starts, tl, shp, strict=False)),
             )
         )
-    return TilePlan(shp, tuple(int(f) for f in sc), tl, ov, ha, extra, tuple(blocks))  # type: ignore[arg-type]
+    return TilePlan(shp, tuple(int(f) for f in sc), tl, ov, ha, extra, tuple(blocks))
