@@ -165,3 +165,19 @@ def test_evaluate_agrees_with_referee_score(tmp_path_factory: pytest.TempPathFac
     assert abs(ours["ssim"] - score["ssim"]) <= 1e-3
     assert ours["mask_voxels"] == score["mask_voxels"]
     assert ours["resampled"] is score["resampled"] is False
+
+
+def test_training_validation_scores_are_medsr_evaluate_scores() -> None:
+    """Bundle metrics (train/validate.py) and ``medsr evaluate`` compute the same PSNR/SSIM."""
+    from medsr.image import Image
+    from medsr.metrics import evaluate
+    from medsr.train.validate import referee_scores
+
+    rng = np.random.default_rng(3)
+    ref = rng.random((1, 20, 18, 16)) * 100
+    pred = ref + rng.normal(0, 2, ref.shape)
+    mine = referee_scores(ref, pred, (1, 1, 4))
+    theirs = evaluate(Image(ref.astype(np.float32)), Image(pred.astype(np.float32)), factors=(1, 1, 4))
+    scores = next(iter(theirs["predictions"].values()))
+    assert mine["psnr"] == pytest.approx(scores["psnr"], abs=1e-3)
+    assert mine["ssim"] == pytest.approx(scores["ssim"], abs=1e-4)

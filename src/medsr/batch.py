@@ -106,18 +106,28 @@ def scan_format(path: Path) -> str | None:
     return suffix_format(path) or ("dicom" if dicom_kind(path) else None)
 
 
-def is_dicom_folder(path: Path) -> bool:
-    """A folder whose first visible files include DICOM files (by content) and no other scans."""
+def _dicom_files(path: Path) -> tuple[list[Path], list[Path]]:
+    """(DICOM files, other scan files) among the first visible files of ``path``."""
     from medsr.io.dicom_scan import dicom_kind
     from medsr.io.formats import suffix_format
 
     try:
         files = [p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")][:_SNIFF]
     except OSError:
+        return [], []
+    dicom = [p for p in files if dicom_kind(p)]
+    others = [p for p in files if p not in dicom and suffix_format(p) not in (None, "dicom")]
+    return dicom, others
+
+
+def is_dicom_folder(path: Path) -> bool:
+    """A folder of DICOM files (by content) with no other scans and no sub-folder of DICOM files
+    (that makes it a batch of series)."""
+    dicom, others = _dicom_files(path)
+    if not dicom or others:
         return False
-    kinds = [dicom_kind(p) for p in files]
-    others = [p for p, k in zip(files, kinds, strict=True) if k is None and suffix_format(p) not in (None, "dicom")]
-    return any(kinds) and not others
+    subs = [p for p in sorted(path.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    return not any(_dicom_files(s)[0] for s in subs[:_SNIFF])
 
 
 def find_scans(source: Path) -> list[Path]:
