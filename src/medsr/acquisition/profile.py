@@ -37,6 +37,25 @@ FWHM_TO_SIGMA = 1.0 / (2.0 * sqrt(2.0 * np.log(2.0)))
 PROFILE_KINDS = ("rect", "gaussian", "kernel")
 
 
+def _kernel_problem(table: np.ndarray) -> str:
+    """What is wrong with a two-column kernel table, or ``""``."""
+    if table.size == 0:
+        return "the file is empty"
+    if table.ndim != 2 or table.shape[1] != 2:
+        return f"{table.shape[1] if table.ndim == 2 else 1} column(s) instead of 2"
+    if table.shape[0] < 2:
+        return f"{table.shape[0]} row(s), at least 2 needed"
+    if not np.all(np.isfinite(table)):
+        return f"{int(np.count_nonzero(~np.isfinite(table)))} value(s) are NaN or infinite"
+    if np.any(np.diff(table[:, 0]) <= 0):
+        return "the offsets do not increase"
+    if np.any(table[:, 1] < 0):
+        return f"negative weights (smallest {float(table[:, 1].min()):g})"
+    if table[:, 1].sum() <= 0:
+        return "all weights are zero"
+    return ""
+
+
 @dataclass(frozen=True)
 class SliceProfile:
     """A slice sensitivity profile of a given thickness (mm).
@@ -81,17 +100,13 @@ class SliceProfile:
                     f"cannot read slice-profile kernel ({exc})",
                     "write two columns: offset_mm weight, one sample a line",
                 ) from None
-        if (
-            table.shape[1] != 2
-            or table.shape[0] < 2
-            or np.any(np.diff(table[:, 0]) <= 0)
-            or np.any(table[:, 1] < 0)
-            or table[:, 1].sum() <= 0
-        ):
+        problem = _kernel_problem(table)
+        if problem:
             raise ConfigError(
                 path,
-                f"kernel table of shape {table.shape} is not valid",
-                "give increasing offsets (mm) and non-negative weights, two columns",
+                f"slice-profile kernel is not valid: {problem}",
+                "give two columns, offset_mm weight, at least 2 rows, increasing finite offsets and "
+                "finite non-negative weights (medsr profile IN -o FILE writes one)",
             )
         width = float(table[-1, 0] - table[0, 0])
         return cls("kernel", width, (tuple(table[:, 0]), tuple(table[:, 1])))

@@ -27,6 +27,9 @@ medsr finds the thick axis from the spacing, reads the slice thickness from DICO
 (otherwise assumes thickness = spacing and says so), fits a compact network on pairs made from
 the scan's in-plane planes degraded with that slice profile, applies it along the thick axis in
 two orientations, fuses them, and projects the result onto data consistency with the input.
+--profile auto estimates the profile from the scan instead (experimental: on real anatomy it
+is not yet better than the rect default, see docs/enhance.md); the noise level and kind are
+estimated and recorded in the sidecar either way.
 Beside the output it writes OUT_uncertainty (disagreement between orientations) and a JSON
 sidecar; --report writes a self-contained HTML page.
 
@@ -67,8 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g2.add_argument(
         "--profile",
         default="rect",
-        metavar="rect|gaussian|FILE",
-        help="slice profile: rect, gaussian (thickness = FWHM) or a two-column file offset_mm weight",
+        metavar="auto|rect|gaussian|FILE",
+        help="slice profile: rect (default), auto (estimated from the scan, experimental: see "
+        "'medsr profile' and docs/enhance.md), gaussian (thickness = FWHM) or a two-column file offset_mm weight",
     )
     g3 = p.add_argument_group("compute")
     g3.add_argument(

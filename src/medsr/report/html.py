@@ -156,6 +156,32 @@ def enhance_report(
     return path
 
 
+def _profile_section(info: dict[str, Any]) -> str:
+    """The slice profile used (estimated or given) against a rect of the nominal thickness."""
+    est = info.get("profile_estimate")
+    spacing = (info.get("input_spacing_mm") or [1.0, 1.0, 1.0])[
+        int(np.argmax(info.get("input_spacing_mm") or [1, 1, 1]))
+    ]
+    if not est:
+        prof = info.get("profile") or {}
+        return f'<p class="note">given: {html.escape(str(prof.get("kind", "?")))}, {prof.get("thickness_mm", 0):.3g} mm</p>'
+    off, w = est["kernel_mm"]
+    nominal = est.get("nominal_thickness_mm") or spacing
+    rect = [(-nominal / 2, 0.0), (-nominal / 2, 1.0), (nominal / 2, 1.0), (nominal / 2, 0.0)]
+    chart = line_chart(
+        list(zip(off, w, strict=True)),
+        x_label="offset from the slice centre (mm)",
+        y_label="sensitivity",
+        more=[(rect, "#06c")],
+    )
+    return (
+        f'{chart}<p class="note">estimated from the scan (orange): {html.escape(est["shape"])}, FWHM '
+        f"{est['fwhm_mm']:.3g} mm at {est['spacing_mm']:.3g} mm spacing, confidence {est['confidence']:.2f}; "
+        f"blue, dashed: a rect of the nominal thickness {nominal:.3g} mm"
+        f"{'' if est.get('nominal_thickness_mm') else ' (no header thickness: the spacing)'}.</p>"
+    )
+
+
 def _summary(info: dict[str, Any]) -> dict[str, Any]:
     keys = (
         "thick_axis",
@@ -196,6 +222,7 @@ def _render(
     axis_name = "XYZ"[slide_axis]
     timings = info.get("timings_s") or info.get("timings") or {}
     dc = info.get("data_consistency") or {}
+    profile_html = _profile_section(info)
     loss_svg = (
         line_chart([(float(s), float(v)) for s, v in curve], x_label="step", y_label="training loss", log_y=True)
         if len(curve) > 1
@@ -217,6 +244,7 @@ def _render(
         cells=cells,
         data=data,
         loss=loss_svg,
+        profile=profile_html,
         u_hi=f"{u_hi:.4g}",
         timings=_kv_rows(timings),
         dc=_kv_rows(dc),
@@ -246,6 +274,7 @@ table{{border-collapse:collapse;font-size:.9em}} th,td{{text-align:left;padding:
 <div class="grid">{cells}</div>
 <div class="cols">
 <div><h2>Training loss</h2>{loss}</div>
+<div><h2>Slice profile</h2>{profile}</div>
 <div><h2>Data consistency</h2><table>{dc}</table>
 <p class="note">Relative error between the input and the output degraded again with the assumed slice profile.</p>
 <p class="note">Uncertainty: disagreement between orientations, shown from 0 (black) to its 99.5th percentile, {u_hi} (yellow), in image units.</p>

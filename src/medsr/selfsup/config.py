@@ -39,7 +39,8 @@ class EnhanceConfig:
         spacing / factors: the target grid (mm, X Y Z / per-axis factors); default isotropic at
             the in-plane spacing, field of view preserved.
         slice_thickness_mm: acquired thickness (default ``meta.slice_thickness``, else the spacing).
-        profile: ``"rect"``, ``"gaussian"`` (thickness = FWHM), a kernel file or a :class:`SliceProfile`.
+        profile: ``"rect"`` (default), ``"auto"`` (estimated from the scan; experimental, see
+            docs/enhance.md), ``"gaussian"`` (thickness = FWHM), a kernel file or a :class:`SliceProfile`.
         time_budget_s / steps: training time (s), or a fixed number of steps (exactly repeatable).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``; threads: torch intra-op threads (default:
             whichever of 1 and torch's count trains faster); seed: sampling and initialisation.
@@ -49,6 +50,8 @@ class EnhanceConfig:
         tta: average the network over flipped planes (×4 inference time).
         block_size / slab: plane-tile width and planes per slab at inference (memory only).
         init: ``"auto"`` (a shipped prior; none ships), ``None`` (random) or a prior file.
+        match_noise: give the training inputs the scan's own noise level (estimated from its
+            in-plane planes); experimental and off by default until measured (docs/enhance.md).
         fit: the fit's hyperparameters (batch, patch, learning rate, loss …).
     """
 
@@ -68,6 +71,7 @@ class EnhanceConfig:
     block_size: int | None = None
     slab: int | None = None
     init: str | None = "auto"
+    match_noise: bool = False
     fit: FitConfig = field(default_factory=FitConfig)
 
     def replace(self, **changes: Any) -> EnhanceConfig:

@@ -30,6 +30,17 @@ from medsr.acquisition.profile import SliceProfile
 from medsr.selfsup.operators import AxisOperators
 
 
+def _noisy_input(sub: np.ndarray, ops: AxisOperators, axis: int, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """``U (W x + e)`` along ``axis``: acquired samples with the noise the averaging removed put back."""
+    W, U = ops.W.astype(np.float32), ops.U.astype(np.float32)
+    lr = np.matmul(W, sub) if axis == 0 else np.matmul(sub, W.T)
+    left = np.sqrt(np.clip(1.0 - np.sum(ops.W**2, axis=1), 0.0, None)).astype(np.float32) * np.float32(sigma)
+    shape = [1, 1, 1]
+    shape[1 + axis] = left.size
+    lr += rng.standard_normal(lr.shape).astype(np.float32) * left.reshape(shape)
+    return np.matmul(U, lr) if axis == 0 else np.matmul(lr, U.T)
+
+
 class PlaneSampler:
     """Random (input, target) patches from the sharp planes of a volume.
 
@@ -49,6 +60,10 @@ class PlaneSampler:
         seed: seed of the sampler's own generator.
         max_bytes: memory for the degraded copies; beyond it an evenly spaced subset of the
             planes is used.
+        noise_sigma: the scan's noise sd (normalised units). The acquisition averages the noise
+            of the sharp planes away (by ``Σ w²`` per sample); that much is added back to the
+            acquired samples of the training inputs, so they are as noisy as the real thick axis
+            and the network neither amplifies noise nor mistakes it for detail.
     """
 
     def __init__(
@@ -61,6 +76,7 @@ class PlaneSampler:
         seed: int = 0,
         max_centres: int = 1_000_000,
         max_bytes: int = 384 << 20,
+        noise_sigma: float = 0.0,
     ) -> None:
         self.planes = np.ascontiguousarray(planes, dtype=np.float32)  # (N, A, B)
         n_planes, shape = self.planes.shape[0], self.planes.shape[1:]
@@ -71,10 +87,14 @@ class PlaneSampler:
         self.slices = np.unique(np.linspace(0, n_planes - 1, keep).round().astype(int))
         sub = self.planes[self.slices]
         self.inputs: dict[int, np.ndarray] = {}
+        noise_rng = np.random.default_rng(seed + 7919)
         for axis, (f, t) in train_factors.items():
             prof = profile[axis] if isinstance(profile, dict) else replace(profile, thickness_mm=float(t))
-            A = AxisOperators.build(prof, n_hr=shape[axis], spacing_hr=1.0, spacing_lr=float(f)).A
-            A = A.astype(np.float32)
+            ops = AxisOperators.build(prof, n_hr=shape[axis], spacing_hr=1.0, spacing_lr=float(f))
+            if noise_sigma > 0:
+                self.inputs[axis] = _noisy_input(sub, ops, axis, noise_sigma, noise_rng)
+                continue
+            A = ops.A.astype(np.float32)
             self.inputs[axis] = np.matmul(A, sub) if axis == 0 else np.matmul(sub, A.T)
         self.axes = sorted(self.inputs)
         m = np.ones((len(self.slices),) + shape, bool) if mask is None else np.asarray(mask, dtype=bool)[self.slices]

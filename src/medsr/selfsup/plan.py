@@ -10,6 +10,8 @@ the spacing (recorded as ``thickness_assumed``). Thickness below the spacing is 
 Example:
     >>> import numpy as np
     >>> from medsr.image import Image
+
+log = logging.getLogger(__name__)
     >>> img = Image(np.zeros((1, 8, 30, 9), np.float32), spacing=(0.5, 4.0, 0.5))
     >>> p = plan_enhance(img)
     >>> p.thick_axis, p.output_grid.shape, round(p.factor, 3)
@@ -18,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +31,8 @@ from medsr.acquisition.profile import SliceProfile
 from medsr.errors import ConfigError, InvalidImageError
 from medsr.geometry import Grid, upsample_grid
 from medsr.image import Image
+
+log = logging.getLogger(__name__)
 
 #: Smallest thick/in-plane spacing ratio worth a through-plane super-resolution.
 MIN_RATIO = 1.3
@@ -51,6 +56,8 @@ class EnhancePlan:
         factor: thick-axis spacing / output spacing along it (non-integer allowed).
         train_factors: per in-plane axis, ``(f, t)`` = thick spacing and thickness in units of
             that axis's spacing (the degradation simulated on the sharp planes).
+        estimate: the profile estimated from the scan (``profile="auto"``), else ``None``.
+        noise: ``{"kind", "sigma", "relative"}`` estimated from the in-plane planes.
     """
 
     thick_axis: int
@@ -64,6 +71,8 @@ class EnhancePlan:
     net_size: int
     factor: float
     train_factors: dict[int, tuple[float, float]] = field(default_factory=dict)
+    estimate: Any = None
+    noise: dict[str, Any] = field(default_factory=dict)
 
     @property
     def gap_mm(self) -> float:
@@ -88,6 +97,8 @@ class EnhancePlan:
             ],
             "network_spacing_mm": float(self.net_spacing_mm),
             "train_factors": {AXES[a]: {"f": float(f), "t": float(t)} for a, (f, t) in self.train_factors.items()},
+            "profile_estimate": self.estimate.to_dict() if self.estimate is not None else None,
+            "noise": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.noise.items()},
         }
 
 
@@ -126,6 +137,32 @@ def _thick_axis(spacing: np.ndarray, path: str | None) -> tuple[int, tuple[int, 
             "enhance needs one thick axis and two sharp ones; resample the second thick axis first",
         )
     return thick, rest  # type: ignore[return-value]
+
+
+#: Below this confidence the estimated profile is not used (rect at the nominal thickness is).
+MIN_CONFIDENCE = 0.2
+
+
+def _noise(image: Image) -> dict[str, Any]:
+    from medsr.acquisition.estimate import estimate_noise
+
+    return estimate_noise(image)
+
+
+def _estimate(image: Image, fixed: float | None, nominal: float | None) -> Any:
+    """The estimated profile, or ``None`` (with a warning) when the scan cannot tell."""
+    from medsr.acquisition.estimate import estimate_profile
+
+    est = estimate_profile(image, nominal_mm=nominal, fixed_fwhm_mm=fixed)
+    if est.confidence < MIN_CONFIDENCE:
+        log.warning(
+            "%s: the slice profile could not be estimated (confidence %.2f; no sharp in-plane structure?); "
+            "assuming a rect profile. Pass --profile and --slice-thickness if you know them",
+            image.meta.source_path or "the scan",
+            est.confidence,
+        )
+        return None
+    return est
 
 
 def _profile(profile: str | SliceProfile, thickness: float) -> SliceProfile:
@@ -211,7 +248,9 @@ def plan_enhance(
         factors: per-axis upsampling factors instead of ``spacing`` (1 on the in-plane axes).
         slice_thickness_mm: thickness of the acquired slices; default ``meta.slice_thickness``
             when the thick axis is Z, else the spacing (assumed).
-        profile: ``"rect"``, ``"gaussian"``, a kernel file path or a :class:`SliceProfile`.
+        profile: ``"auto"`` (estimated from the scan, :func:`medsr.acquisition.estimate.estimate_profile`;
+            a given ``slice_thickness_mm`` then fixes the FWHM and only the shape is estimated),
+            ``"rect"``, ``"gaussian"``, a kernel file path or a :class:`SliceProfile`.
 
     Raises:
         InvalidImageError: 2D, multichannel, near-isotropic or doubly-thick input.
@@ -227,6 +266,13 @@ def plan_enhance(
         thickness = float(image.meta.slice_thickness)
     else:
         thickness, assumed = float(sp[thick]), True
+    estimate, noise = None, _noise(image)
+    if isinstance(profile, str) and profile == "auto":
+        estimate = _estimate(image, fixed=slice_thickness_mm, nominal=None if assumed else thickness)
+        if estimate is not None:
+            profile, thickness, assumed = estimate.profile, estimate.fwhm_mm, False
+        else:
+            profile = "rect"
     if isinstance(profile, SliceProfile) and profile.kind == "kernel":
         thickness = float(profile.thickness_mm)
     if not np.isfinite(thickness) or thickness < 0:
@@ -249,4 +295,6 @@ def plan_enhance(
         net_size=net_size,
         factor=float(sp[thick] / out.spacing[thick]),
         train_factors=train,
+        estimate=estimate,
+        noise=noise,
     )

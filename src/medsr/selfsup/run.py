@@ -100,6 +100,7 @@ def fit_network(
     mask: np.ndarray = training_mask(image).transpose(_perm(plan))
     cfg, seed, auto_threads = config.fit, config.seed, not config.threads
     a, b = _sharp(plan)
+    sigma = float(plan.noise.get("sigma", 0.0)) / max(scale.hi[0] - scale.lo[0], 1e-12) if config.match_noise else 0.0
     sampler = PlaneSampler(
         norm,
         {0: plan.train_factors[a], 1: plan.train_factors[b]},
@@ -107,6 +108,7 @@ def fit_network(
         mask=mask,
         patch=cfg.patch,
         seed=seed,
+        noise_sigma=sigma,
     )
     clock.stage("prepare", t0, c0)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -135,6 +137,7 @@ def fit_network(
         "schedule": "warmup+cosine",
         "pairs": f"sharp {AXES[a]}{AXES[b]} planes degraded along {AXES[a]} and {AXES[b]}",
         "augment": "flips only",
+        "input_noise_sigma": round(sigma, 6),
         "threads": threads,
         "threads_auto": auto_threads,
     }
