@@ -63,6 +63,16 @@ def add_factors(
     )
 
 
+def add_batch_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--continue, --overwrite, --num-parts and --part-id: the planner's options (medsr.batch)."""
+    p.add_argument(
+        "--continue", dest="resume", action="store_true", help="skip scans whose outputs all exist (finished)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
+    p.add_argument("--num-parts", type=int, default=1, metavar="N", help="split a folder of scans into N parts")
+    p.add_argument("--part-id", type=int, default=0, metavar="K", help="process part K (0 … N-1) of them")
+
+
 def parse_series(value: str | None) -> str | int | None:
     if value is None:
         return None

@@ -10,6 +10,7 @@ from pathlib import Path
 from medsr.batch import Job, companion
 from medsr.cli.common import (
     Progress,
+    add_batch_flags,
     add_factors,
     factors3,
     parse_series,
@@ -113,12 +114,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="voxel type; 'input' rounds and clips to the input's type",
     )
     g4.add_argument("--report", metavar="DIR", default=None, help="write a self-contained HTML report into DIR")
-    g4.add_argument(
-        "--continue", dest="resume", action="store_true", help="skip scans whose output and sidecar already exist"
-    )
-    g4.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
-    g4.add_argument("--num-parts", type=int, default=1, metavar="N", help="split a folder of scans into N parts")
-    g4.add_argument("--part-id", type=int, default=0, metavar="K", help="process part K (0 … N-1) of them")
+    add_batch_flags(g4)
 
 
 def _target(args: argparse.Namespace) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from medsr.batch import SAME_FORMAT
-from medsr.cli.common import Progress, parse_series, print_table, say, sidecar_base
+from medsr.cli.common import Progress, add_batch_flags, parse_series, print_table, say, sidecar_base
 from medsr.errors import ConfigError
 
 HELP = "super-resolve images with a trained bundle (file or folder in, folder out; resumable, shardable)"
@@ -70,10 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="float32",
         help="output voxel type: float32 (default) or the input's type (rounded, clipped)",
     )
-    p.add_argument("--continue", dest="resume", action="store_true", help="skip inputs whose output and sidecar exist")
-    p.add_argument("--num-parts", type=int, default=1, metavar="N", help="split the inputs into N parts")
-    p.add_argument("--part-id", type=int, default=0, metavar="K", help="process part K (0 … N-1)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
+    add_batch_flags(p)
 
 
 # -- bundles --------------------------------------------------------------------------------------

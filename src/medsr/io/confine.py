@@ -85,6 +85,32 @@ def resolve_data_file(header: Path, name: str, *, min_bytes: int = 0, exact_byte
     return target
 
 
+def resolve_reference(header: Path, spec: str, list_offset: int, what: str) -> list[Path]:
+    """Every data file a header's reference names, confined by :func:`resolve_data_file`.
+
+    ``spec`` is a file name, ``LIST`` (the names follow the header, from byte ``list_offset``,
+    one per line) or a ``printf`` pattern with a range (``slice%03d.raw 1 40 1``); ``what`` names
+    the header field in errors (``ElementDataFile``, ``data file``).
+    """
+    parts = spec.split()
+    if not parts:
+        raise ReadError(header, f"the header's {what} is empty", "fix the header")
+    if parts[0].upper() == "LIST":
+        with open(header, "rb") as fh:
+            fh.seek(list_offset)
+            names = [s.strip() for s in fh.read(1 << 16).decode("latin-1").splitlines() if s.strip()]
+        if not names or len(names) > MAX_DATA_FILES:
+            raise ReadError(header, f"the header's {what} LIST names no files, or too many", "fix the header")
+        return [resolve_data_file(header, s) for s in names]
+    if len(parts) >= 4 and "%" in parts[0]:
+        try:
+            first, last, step = (int(v) for v in parts[1:4])
+        except ValueError:
+            raise ReadError(header, f"the {what} pattern {spec!r} has no valid range", "fix the header") from None
+        return [resolve_data_file(header, s) for s in pattern_names(header, parts[0], first, last, step)]
+    return [resolve_data_file(header, spec)]
+
+
 def pattern_names(header: Path, pattern: str, first: int, last: int, step: int) -> list[str]:
     """The file names of a ``printf``-style pattern reference (``slice%03d.raw 1 40 1``)."""
     if step == 0 or (last - first) / step < 0 or abs((last - first) // step) + 1 > MAX_DATA_FILES:

@@ -294,26 +294,10 @@ def _nrrd_spacing(path: Path, h: dict[str, str], spatial: list[int]) -> None:
 
 
 def _nrrd_data_files(path: Path, h: dict[str, str], header_end: int) -> list[Path]:
-    from medsr.io.confine import pattern_names, resolve_data_file
+    from medsr.io.confine import resolve_reference
 
     spec = h.get("data file", h.get("datafile", "")).strip()
-    if not spec:
-        return []
-    parts = spec.split()
-    if parts[0].upper() == "LIST":
-        with open(path, "rb") as fh:
-            fh.seek(header_end)
-            names = [s.strip() for s in fh.read(1 << 16).decode("latin-1").splitlines() if s.strip()]
-        if not names:
-            raise ReadError(path, "the NRRD data file LIST names no files", "fix the header")
-        return [resolve_data_file(path, s) for s in names]
-    if len(parts) >= 4 and "%" in parts[0]:
-        try:
-            first, last, step = (int(v) for v in parts[1:4])
-        except ValueError:
-            raise ReadError(path, f"NRRD data file pattern {spec!r} has no valid range", "fix the header") from None
-        return [resolve_data_file(path, s) for s in pattern_names(path, parts[0], first, last, step)]
-    return [resolve_data_file(path, spec)]
+    return resolve_reference(path, spec, header_end, "data file") if spec else []
 
 
 def check_nrrd(path: Path) -> list[str]:

@@ -34,7 +34,7 @@ import numpy as np
 
 from medsr.errors import GeometryError, InvalidImageError, ReadError, UnsupportedFormatError
 from medsr.image import Image, ImageMeta
-from medsr.io.confine import MAX_DATA_FILES, pattern_names, resolve_data_file
+from medsr.io.confine import resolve_reference
 
 _TYPES = {
     "MET_UCHAR": "u1", "MET_CHAR": "i1", "MET_USHORT": "u2", "MET_SHORT": "i2", "MET_UINT": "u4",
@@ -162,25 +162,11 @@ def _sizes(path: Path, h: dict[str, str], n: int) -> list[int]:
     return dims
 
 
-def _data_files(path: Path, h: dict[str, str], raw_after: int, nbytes: int) -> list[Path]:
+def _data_files(path: Path, h: dict[str, str], raw_after: int) -> list[Path]:
     spec = h["elementdatafile"].strip()
     if spec.upper() == "LOCAL":
         return []
-    if spec.upper().startswith("LIST"):
-        with open(path, "rb") as fh:
-            fh.seek(raw_after)
-            names = [s.strip() for s in fh.read(_MAX_HEADER).decode("latin-1").splitlines() if s.strip()]
-        if not names or len(names) > MAX_DATA_FILES:
-            raise ReadError(path, "the MetaImage ElementDataFile LIST names no files", "fix the header")
-        return [resolve_data_file(path, s) for s in names]
-    parts = spec.split()
-    if len(parts) >= 4 and "%" in parts[0]:
-        try:
-            first, last, step = (int(p) for p in parts[1:4])
-        except ValueError:
-            raise ReadError(path, f"ElementDataFile pattern {spec!r} has no valid range", "fix the header") from None
-        return [resolve_data_file(path, s) for s in pattern_names(path, parts[0], first, last, step)]
-    return [resolve_data_file(path, spec)]
+    return resolve_reference(path, spec, raw_after, "ElementDataFile")
 
 
 def parse_header(path: Path) -> MetaHeader:
@@ -207,7 +193,7 @@ def parse_header(path: Path) -> MetaHeader:
     if h.get("binarydata", "true").lower() not in _TRUE:
         raise UnsupportedFormatError(path, "MetaImage with ASCII voxel data", "re-export it with BinaryData = True")
     head = MetaHeader(dims, spacing, origin, _direction(path, h, n), dtype, channels, compressed, csize, header_size)
-    head.data_files = _data_files(path, h, after, head.nbytes)
+    head.data_files = _data_files(path, h, after)
     head.data_offset = after
     _check_sizes(path, head)
     return head
