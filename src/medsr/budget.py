@@ -1,9 +1,10 @@
 """The memory budget: refuse, before allocating, what would not fit in this machine's memory.
 
 Every verb estimates its peak bytes from the plan (input, output, working copies) and calls
-:func:`check_fits` before it allocates. The budget is the memory the kernel reports as
-available (``MemAvailable``), or ``MEDSR_MEMORY_LIMIT`` (bytes, or with a K/M/G suffix) when
-that is set and smaller.
+:func:`check_fits` before it allocates. The budget is 3/4 of the memory the kernel reports as
+available (``MemAvailable``), at most :data:`DEFAULT_LIMIT` (4 GiB, so that one hostile or
+mistyped job cannot take a laptop or a shared server down), or ``MEDSR_MEMORY_LIMIT`` (bytes, or
+with a K/M/G suffix) when that is set: ``MEDSR_MEMORY_LIMIT=16G`` allows larger jobs.
 
 Example:
     >>> check_fits(1 << 20, "a 1 MiB buffer")          # fits anywhere
@@ -45,9 +46,13 @@ def _meminfo_available() -> int | None:
     return None
 
 
+#: The budget when ``MEDSR_MEMORY_LIMIT`` is not set (bytes).
+DEFAULT_LIMIT = 4 << 30
+
+
 def available_bytes() -> int:
     """Bytes medsr may allocate now: 3/4 of ``MemAvailable`` (the rest is left to the OS and the
-    other processes), capped by ``MEDSR_MEMORY_LIMIT``."""
+    other processes), capped by ``MEDSR_MEMORY_LIMIT``, else by :data:`DEFAULT_LIMIT`."""
     avail = _meminfo_available()
     if avail is None:
         try:
@@ -56,7 +61,7 @@ def available_bytes() -> int:
             avail = 8 << 30
     avail = avail * 3 // 4
     limit = _parse_bytes(os.environ.get("MEDSR_MEMORY_LIMIT", ""))
-    return min(avail, limit) if limit else avail
+    return min(avail, limit) if limit else min(avail, DEFAULT_LIMIT)
 
 
 def human(nbytes: float) -> str:
@@ -81,7 +86,8 @@ def check_fits(nbytes: float, what: str, path: str | Path | None = None, remedy:
         raise ResourceError(
             path,
             f"{what} would need about {human(nbytes)} of memory, more than the {human(avail)} available",
-            remedy or "crop or downsample the input first, or use a machine with more memory",
+            (remedy or "crop or downsample the input first")
+            + "; or allow more with MEDSR_MEMORY_LIMIT (e.g. MEDSR_MEMORY_LIMIT=16G) on a machine that has it",
         )
 
 

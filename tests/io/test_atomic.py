@@ -161,3 +161,73 @@ def test_sidecar_path_names_and_versions() -> None:
     assert sidecar_path("a.b.tif") == Path("a.b.json")
     versions = software_versions()
     assert versions["medsr"] and versions["numpy"] == np.__version__
+
+
+def test_stale_staging_of_a_dead_run_is_removed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    stale = tmp_path / f".out.nii.gz{TMP_MARK}{pid}-abcd1234"
+    stale.mkdir()
+    (stale / "out.nii.gz").write_bytes(b"half")
+    alive = tmp_path / f".other{TMP_MARK}1-abcd1234"  # pid 1 is alive: never touched
+    alive.mkdir()
+    with Staging() as stage:
+        stage.path_for(tmp_path / "new.txt").write_text("x")
+    assert not stale.exists() and alive.exists() and (tmp_path / "new.txt").read_text() == "x"
+
+
+def test_two_runs_racing_for_one_output_cannot_both_win(tmp_path: Path) -> None:
+    first, second = Staging(), Staging()
+    first.path_for(tmp_path / "a.txt").write_text("first")
+    second.path_for(tmp_path / "a.txt").write_text("second")  # both checked while a.txt did not exist
+    first.commit()
+    with pytest.raises(OutputError, match="exists|appeared"):
+        second.commit()
+    assert (tmp_path / "a.txt").read_text() == "first"
+    assert not [p for p in tmp_path.iterdir() if TMP_MARK in p.name]
+
+
+def test_overwrite_never_replaces_a_foreign_folder(tmp_path: Path, small_volume: Image) -> None:
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    (folder / "thesis.txt").write_text("years of work")
+    with pytest.raises(OutputError, match="not written by medsr"):
+        write(small_volume, folder, overwrite=True, format="dicom")
+    assert (folder / "thesis.txt").read_text() == "years of work"
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_nothing_half_written(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = write(Image(np.random.default_rng(0).random((1, 48, 48, 8)).astype(np.float32), spacing=(1, 1, 4)),
+                tmp_path / "in.nii.gz")  # fmt: skip
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "medsr.cli.main",
+            "enhance",
+            str(src),
+            "-o",
+            str(out / "sr.nii.gz"),
+            "--time-budget",
+            "30",
+        ],
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    time.sleep(6)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated" in err.decode() and list(out.iterdir()) == []
