@@ -20,8 +20,9 @@ spectrum captures the same statistics here in about a second on a CPU.
 
 The noise is estimated from the in-plane planes: the median absolute response to Immerkær's
 noise operator (a Laplacian difference that cancels locally linear structure; Immerkær, CVIU
-1996) in 8×8 blocks, of which the quietest quarter (flat tissue) is taken; its kind is Rician for
-MR magnitude images and Gaussian otherwise. Fine texture everywhere inflates it.
+1996) in 8×8 blocks inside the foreground, of which the quietest quarter (flat tissue) is taken;
+its kind is Rician for MR magnitude images and Gaussian otherwise. Fine texture everywhere
+inflates it.
 
 Example:
     >>> import numpy as np
@@ -217,7 +218,7 @@ def _lines(image: Image, thick: int, inplane: tuple[int, int], sigma: float, see
         sharp = [_sharpness(ax.lines) for ax in axes]
         # the sharpest in-plane axis is the reference (equal on real scans; on a scan whose second
         # "sharp" axis was itself acquired thick, only the truly sharp one tells the anatomy)
-        axes = [ax for ax, v in zip(axes, sharp, strict=True) if v >= 0.8 * max(sharp)]
+        axes = [axes[int(np.argmax(sharp))]]
     return _Data(axes, s, sigma / scale, seg)
 
 
@@ -416,8 +417,11 @@ def estimate_noise(image: Image) -> dict[str, Any]:
     sigma over the foreground's robust range (p99 − p1)."""
     from scipy import ndimage
 
+    from medsr.mask import training_mask
+
     thick, inplane = _axes(image)
     vol = np.moveaxis(np.asarray(image.data[0], dtype=np.float64), thick, 0)
+    fg = np.moveaxis(training_mask(image), thick, 0)
     idx = np.unique(np.linspace(0, vol.shape[0] - 1, min(8, vol.shape[0])).round().astype(int))
     op = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]]) / 6.0  # unit L2 norm
     blocks = []
@@ -425,8 +429,13 @@ def estimate_noise(image: Image) -> dict[str, Any]:
         if min(vol[i].shape) < 16:
             continue
         r = np.abs(ndimage.convolve(vol[i], op, mode="reflect"))[1:-1, 1:-1]
+        m = fg[i][1:-1, 1:-1]
         h, w = (r.shape[0] // 8) * 8, (r.shape[1] // 8) * 8
-        blocks.append(np.median(r[:h, :w].reshape(h // 8, 8, w // 8, 8).swapaxes(1, 2).reshape(-1, 64), axis=1))
+        rb = r[:h, :w].reshape(h // 8, 8, w // 8, 8).swapaxes(1, 2).reshape(-1, 64)
+        inside = m[:h, :w].reshape(h // 8, 8, w // 8, 8).swapaxes(1, 2).reshape(-1, 64).all(axis=1)
+        if inside.sum() >= 4:  # inside the body: air outside a CT is often clipped and noiseless
+            rb = rb[inside]
+        blocks.append(np.median(rb, axis=1))
     # the quietest quarter of 8×8 blocks: flat tissue, where the operator sees noise, not edges
     sigma = float(np.percentile(np.concatenate(blocks), 25) / 0.6745) if blocks else 0.0
     lo, hi = np.percentile(vol, [1, 99])
