@@ -216,3 +216,29 @@ def test_info_counts_nan(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 
     assert main(["info", str(nan_values(tmp_path)), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["nonfinite"] == 2
+
+
+def test_allow_nan_passes_the_inputs_nan_through(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import numpy as np
+
+    from medsr.cli.main import main
+    from medsr.image import Image
+    from medsr.io import read, write
+
+    data = np.ones((1, 6, 6, 4), np.float32)
+    data[0, 2, 2, 1] = np.nan
+    src = tmp_path / "nan.nrrd"
+    write(Image(np.nan_to_num(data), spacing=(1, 1, 2)), src)
+    import SimpleITK as sitk
+
+    img = sitk.ReadImage(str(src))
+    arr = sitk.GetArrayFromImage(img)
+    arr[1, 2, 2] = np.nan
+    out_img = sitk.GetImageFromArray(arr)
+    out_img.CopyInformation(img)
+    sitk.WriteImage(out_img, str(src))
+    args = ["upsample", str(src), str(tmp_path / "up.nrrd"), "--factors", "1", "1", "2", "--method", "linear"]
+    assert main(args) == 2 and "NaN" in capsys.readouterr().err
+    assert not (tmp_path / "up.nrrd").exists()
+    assert main([*args, "--allow-nan"]) == 0
+    assert np.isnan(read(tmp_path / "up.nrrd", check=False).data).any()

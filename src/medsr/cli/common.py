@@ -36,6 +36,11 @@ def add_output(p: argparse.ArgumentParser, name: str = "output", dtype: bool = T
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
     p.add_argument(
+        "--allow-nan",
+        action="store_true",
+        help="accept NaN/Inf that the input holds and write them through (refused by default)",
+    )
+    p.add_argument(
         "--format",
         choices=("nifti", "nrrd", "mha", "png", "tiff", "dicom"),
         default=None,
@@ -48,6 +53,18 @@ def add_output(p: argparse.ArgumentParser, name: str = "output", dtype: bool = T
             default="float32",
             help="output voxel type; 'input' rounds and clips to the input's type (default float32)",
         )
+
+
+def check_output_first(args: argparse.Namespace, name: str = "output") -> None:
+    """The one output guard on ``args.<name>`` (and its sidecar) before any reading or work."""
+    from medsr.io.atomic import check_outputs, register_inputs
+    from medsr.io.formats import output_format
+    from medsr.io.sidecar import sidecar_path
+
+    out = Path(getattr(args, name)).expanduser()
+    register_inputs([args.input])
+    is_dir = output_format(out, getattr(args, "format", None)) == "dicom"
+    check_outputs([(out, is_dir), (sidecar_path(out), False)], overwrite=args.overwrite)
 
 
 def add_factors(

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from medsr.cli.common import add_factors, add_input, add_output, factors3, parse_series, say, sidecar_base
+from medsr.cli.common import (
+    add_factors,
+    add_input,
+    add_output,
+    check_output_first,
+    factors3,
+    parse_series,
+    say,
+    sidecar_base,
+)
 from medsr.errors import ConfigError
 
 HELP = "simulate a low-resolution acquisition (slice profile, gap, blur, k-space, noise)"
@@ -77,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     from medsr.acquisition import degrade
     from medsr.io import read, write
 
-    img = read(args.input, series=parse_series(args.series))
+    check_output_first(args)
+    img = read(args.input, series=parse_series(args.series), check=not args.allow_nan)
     factors = factors3(args.factors)
     blur = args.blur_mm[0] if args.blur_mm and len(args.blur_mm) == 1 else args.blur_mm
     lr = degrade(
@@ -94,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     path = write(
         lr,
         args.output,
+        allow_nan=args.allow_nan,
         dtype=args.dtype,
         overwrite=args.overwrite,
         format=args.format,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from medsr.cli.common import add_input, add_output, parse_series, say, sidecar_base
+from medsr.cli.common import add_input, add_output, check_output_first, parse_series, say, sidecar_base
 
 HELP = "write the foreground mask of an image (threshold segmentation + morphology)"
 DESCRIPTION = """Write the foreground mask (1 = foreground) that medsr uses for metrics, patch
@@ -36,12 +36,14 @@ def run(args: argparse.Namespace) -> int:
     from medsr.io import read, write
     from medsr.mask import mask_image
 
-    img = read(args.input, series=parse_series(args.series))
+    check_output_first(args)
+    img = read(args.input, series=parse_series(args.series), check=not args.allow_nan)
     out = mask_image(img, method=args.method, threshold=args.threshold)
     fraction = float(out.data.mean())
     path = write(
         out,
         args.output,
+        allow_nan=args.allow_nan,
         dtype="uint8",
         overwrite=args.overwrite,
         format=args.format,

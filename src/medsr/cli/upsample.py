@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from medsr.cli.common import add_factors, add_input, add_output, factors3, parse_series, say, sidecar_base, spacing3
+from medsr.cli.common import (
+    add_factors,
+    add_input,
+    add_output,
+    check_output_first,
+    factors3,
+    parse_series,
+    say,
+    sidecar_base,
+    spacing3,
+)
 from medsr.errors import ConfigError
 
 HELP = "classical interpolation (nearest, linear, B-spline, Lanczos) onto a finer grid"
@@ -42,11 +52,13 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.factors is None) == (args.spacing is None):
         raise ConfigError(None, "give exactly one of --factors and --spacing", "e.g. --factors 1 1 4")
-    img = read(args.input, series=parse_series(args.series))
+    check_output_first(args)
+    img = read(args.input, series=parse_series(args.series), check=not args.allow_nan)
     up = upsample(img, factors=factors3(args.factors), spacing=spacing3(args.spacing), method=args.method)
     path = write(
         up,
         args.output,
+        allow_nan=args.allow_nan,
         dtype=args.dtype,
         overwrite=args.overwrite,
         format=args.format,
