@@ -232,8 +232,11 @@ def plan_batch(
     jobs = jobs[part_id::num_parts]
     outs = outputs_of or _default_outputs
     if create and jobs and not jobs[0].output.parent.exists() and (batch or single_into_folder):
-        check_not_input(jobs[0].output.parent)
-        jobs[0].output.parent.mkdir(parents=False, exist_ok=True)
+        folder = jobs[0].output.parent
+        check_not_input(folder)
+        if not folder.parent.is_dir():
+            raise OutputError(folder, f"folder {folder.parent} does not exist", "create it first")
+        folder.mkdir(exist_ok=True)
     todo, skipped = [], []
     for job in jobs:
         paths = outs(job)
