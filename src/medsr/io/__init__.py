@@ -19,8 +19,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,37 @@ def _read_any(path: Path, series: str | int | None, check: bool) -> Image:
     return read_raster(path, fmt)
 
 
+class _Buffer(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _deferred_log() -> Iterator[None]:
+    """Hold the readers' log records until the read succeeds: a file that fails to read gets its
+    one error line, not a warning about a tag and then the error."""
+    io_log = logging.getLogger("medsr.io")
+    buffer, propagate = _Buffer(), io_log.propagate
+    io_log.addHandler(buffer)
+    io_log.propagate = False
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        io_log.removeHandler(buffer)
+        io_log.propagate = propagate
+        for record in buffer.records:
+            if ok:
+                logging.getLogger(record.name).handle(record)
+            else:
+                logger.debug("(before the error) %s", record.getMessage())
+
+
 def _validate(image: Image, path: Path) -> None:
     validate_spacing(image.spacing, str(path))
     image.check_finite()
@@ -103,9 +136,10 @@ def read(path: str | Path, series: str | int | None = None, *, check: bool = Tru
     """
     p = Path(path).expanduser()
     try:
-        image = _read_any(p, series, check)
-        if check:
-            _validate(image, p)
+        with _deferred_log():
+            image = _read_any(p, series, check)
+            if check:
+                _validate(image, p)
         from medsr.io.atomic import register_inputs
 
         register_inputs([p, *input_files(image)])
