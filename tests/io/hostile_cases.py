@@ -442,3 +442,16 @@ def _c71(src: Path, out: Path):
     folder = src / "ct"
     make_ct_series(folder, ct_volume())
     return ["upsample", str(folder), str(folder / "x.nii.gz"), "--factors", "1", "1", "2"], [src]
+
+
+@case("dicom_warning_then_broken_tag")
+def _c80(src: Path, out: Path):
+    """No PixelSpacing (a warning) and a tag whose VR is garbage (the error): one line, the error."""
+    from tests.io.io_fixtures import make_single
+
+    p = make_single(src / "x.dcm", (np.arange(120).reshape(12, 10) % 50).astype(np.uint16), bits=16)
+    raw = p.read_bytes()
+    tag = b"\x08\x00\x3e\x10"  # (0008,103E) SeriesDescription, explicit VR "LO"
+    at = raw.index(tag)
+    p.write_bytes(raw[: at + 4] + b"L_" + raw[at + 6 :])
+    return _info(p), [src]
