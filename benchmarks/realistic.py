@@ -77,7 +77,7 @@ def source(kind: str, heldout: Path | None) -> Any:
 
 
 def true_profile(shape: str, fwhm_mm: float) -> Any:
-    from medsr.acquisition.estimate import shape_profile
+    from medsr.acquisition.shapes import shape_profile
 
     return shape_profile(shape, fwhm_mm)
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medsr.acquisition.estimate import estimate_noise, estimate_profile, kernel_fwhm, shape_kernel
+from medsr.acquisition.estimate import estimate_profile
+from medsr.acquisition.noise_level import estimate_noise
 from medsr.acquisition.profile import SliceProfile
+from medsr.acquisition.shapes import kernel_fwhm, shape_kernel
 from medsr.errors import ConfigError
 from medsr.image import Image, ImageMeta
 

@@ -18,11 +18,8 @@ between grid points. A DICOM ``SliceThickness`` enters as a weak prior, not as t
 ESPRESO (Han et al., IPMI 2021) matches patch distributions with a learned discriminator; the
 spectrum captures the same statistics here in about a second on a CPU.
 
-The noise is estimated from the in-plane planes: the median absolute response to Immerkær's
-noise operator (a Laplacian difference that cancels locally linear structure; Immerkær, CVIU
-1996) in 8×8 blocks inside the foreground, of which the quietest quarter (flat tissue) is taken;
-its kind is Rician for MR magnitude images and Gaussian otherwise. Fine texture everywhere
-inflates it.
+The candidate shapes live in :mod:`medsr.acquisition.shapes`, the noise estimate in
+:mod:`medsr.acquisition.noise_level`.
 
 Example:
     >>> import numpy as np
@@ -49,12 +46,11 @@ from typing import Any
 import numpy as np
 
 from medsr.acquisition.profile import SliceProfile
-from medsr.errors import ConfigError
+from medsr.acquisition.shapes import SHAPES, shape_kernel, shape_profile
 from medsr.image import Image
 
 log = logging.getLogger(__name__)
 
-SHAPES = ("rect", "gaussian", "trapezoid", "mr-sinc")
 _SEGMENT = 32  # samples per spectral segment along the thick axis
 _MAX_LINES = 2500
 #: weight (dB) of (log(FWHM / nominal))² against the spectral misfit: on real anatomy the spectra of
@@ -65,77 +61,6 @@ _PRIOR_WEIGHT = 10.0
 PREFERRED = {"MR": "mr-sinc", "CT": "gaussian"}
 #: misfits (dB) closer than this to the best are a tie, broken by :data:`PREFERRED`
 TIE_DB = 0.03
-
-
-# -- the candidate family ----------------------------------------------------------------------
-def _mr_sinc_unit() -> tuple[np.ndarray, np.ndarray]:
-    """The magnitude profile of a Hann-windowed sinc RF pulse (time-bandwidth 4), offsets scaled
-    so that its FWHM is 1 (small-tip approximation: the profile is the pulse's Fourier transform)."""
-    t = np.linspace(-0.5, 0.5, 513)
-    pulse = np.sinc(4.0 * t) * (0.5 + 0.5 * np.cos(2 * np.pi * t))
-    f = np.linspace(-6.0, 6.0, 1201)
-    prof = np.abs(np.exp(-2j * np.pi * np.outer(f, t)) @ pulse)
-    prof /= prof.max()
-    above = f[prof >= 0.5]
-    return f / (above.max() - above.min()), prof
-
-
-_MR_U, _MR_W = _mr_sinc_unit()
-
-
-def shape_kernel(shape: str, fwhm_mm: float, n: int = 161) -> tuple[np.ndarray, np.ndarray]:
-    """``(offsets_mm, weights)`` of a profile of ``shape`` and full width at half maximum ``fwhm_mm``.
-
-    Example:
-        >>> off, w = shape_kernel("trapezoid", 4.0)
-        >>> float(np.interp(2.0, off, w))   # half maximum at half the FWHM
-        0.5
-    """
-    if shape not in SHAPES:
-        raise ConfigError(None, f"unknown profile shape {shape!r}", f"use one of {', '.join(SHAPES)}")
-    reach = {"rect": 0.75, "gaussian": 1.5, "trapezoid": 1.0, "mr-sinc": 2.5}[shape]
-    u = np.linspace(-reach, reach, n)
-    if shape == "rect":
-        w = (np.abs(u) <= 0.5).astype(np.float64)
-        u = np.array([-0.5 - 1e-6, -0.5, 0.5, 0.5 + 1e-6])
-        w = np.array([0.0, 1.0, 1.0, 0.0])
-    elif shape == "gaussian":
-        w = np.exp(-4 * np.log(2) * u**2)
-    elif shape == "trapezoid":  # flat top half-width 1/4, base half-width 3/4 (FWHM 1)
-        w = np.clip((0.75 - np.abs(u)) / 0.5, 0.0, 1.0)
-    else:
-        w = np.interp(u, _MR_U, _MR_W, left=0.0, right=0.0)
-    return u * float(fwhm_mm), w
-
-
-def kernel_sigma(profile: SliceProfile, spacing_mm: float = 0.05) -> float:
-    """Standard deviation (mm) of a profile's sensitivity: what decides the acquired signal
-    below the slice Nyquist frequency, where profiles of equal sigma look alike."""
-    n = int(np.ceil(12 * max(profile.thickness_mm, 1.0) / spacing_mm)) | 1
-    row = profile._row(n // 2, n, spacing_mm)
-    x = (np.arange(n) - n // 2) * spacing_mm
-    p = row / max(row.sum(), 1e-12)
-    return float(np.sqrt(np.sum(p * x**2)))
-
-
-def kernel_fwhm(offsets_mm: np.ndarray, weights: np.ndarray) -> float:
-    """Full width at half maximum (mm) of a sampled profile (outermost half-maximum crossings)."""
-    off = np.asarray(offsets_mm, dtype=np.float64)
-    w = np.asarray(weights, dtype=np.float64)
-    half = 0.5 * float(w.max())
-    fine = np.linspace(off[0], off[-1], 4001)
-    above = fine[np.interp(fine, off, w) >= half]
-    return float(above.max() - above.min()) if above.size else 0.0
-
-
-def shape_profile(shape: str, fwhm: float) -> SliceProfile:
-    """The :class:`SliceProfile` of ``shape`` (one of :data:`SHAPES`) at FWHM ``fwhm`` (mm)."""
-    if shape == "rect":
-        return SliceProfile("rect", fwhm)
-    if shape == "gaussian":
-        return SliceProfile("gaussian", fwhm)
-    off, w = shape_kernel(shape, fwhm)
-    return SliceProfile("kernel", fwhm, (tuple(off), tuple(w)))
 
 
 # -- spectra -------------------------------------------------------------------------------------
@@ -341,6 +266,8 @@ def estimate_profile(
         nominal_mm = image.meta.slice_thickness
     if not nominal_mm:
         nominal_mm = float(image.spacing[thick])  # contiguous slices: what most scanners do
+    from medsr.acquisition.noise_level import estimate_noise
+
     sigma = estimate_noise(image)["sigma"]
     data = _lines(image, thick, inplane, sigma, seed)
     target = (
@@ -409,35 +336,3 @@ def _refine(
     if scores[k] < f:
         return float(widths[k]), float(scores[k])
     return float(w), float(f)
-
-
-def estimate_noise(image: Image) -> dict[str, Any]:
-    """``{"kind", "sigma", "relative"}``: the noise sd in the image's units from its in-plane
-    planes (wavelet MAD), Rician for MR magnitude images and Gaussian otherwise; ``relative`` is
-    sigma over the foreground's robust range (p99 − p1)."""
-    from scipy import ndimage
-
-    from medsr.mask import training_mask
-
-    thick, inplane = _axes(image)
-    vol = np.moveaxis(np.asarray(image.data[0], dtype=np.float64), thick, 0)
-    fg = np.moveaxis(training_mask(image), thick, 0)
-    idx = np.unique(np.linspace(0, vol.shape[0] - 1, min(8, vol.shape[0])).round().astype(int))
-    op = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]]) / 6.0  # unit L2 norm
-    blocks = []
-    for i in idx:
-        if min(vol[i].shape) < 16:
-            continue
-        r = np.abs(ndimage.convolve(vol[i], op, mode="reflect"))[1:-1, 1:-1]
-        m = fg[i][1:-1, 1:-1]
-        h, w = (r.shape[0] // 8) * 8, (r.shape[1] // 8) * 8
-        rb = r[:h, :w].reshape(h // 8, 8, w // 8, 8).swapaxes(1, 2).reshape(-1, 64)
-        inside = m[:h, :w].reshape(h // 8, 8, w // 8, 8).swapaxes(1, 2).reshape(-1, 64).all(axis=1)
-        if inside.sum() >= 4:  # inside the body: air outside a CT is often clipped and noiseless
-            rb = rb[inside]
-        blocks.append(np.median(rb, axis=1))
-    # the quietest quarter of 8×8 blocks: flat tissue, where the operator sees noise, not edges
-    sigma = float(np.percentile(np.concatenate(blocks), 25) / 0.6745) if blocks else 0.0
-    lo, hi = np.percentile(vol, [1, 99])
-    kind = "rician" if image.meta.modality == "MR" else "gaussian"
-    return {"kind": kind, "sigma": sigma, "relative": float(sigma / max(hi - lo, 1e-12))}

@@ -33,7 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medsr.acquisition.estimate import estimate_noise, estimate_profile
+    from medsr.acquisition.estimate import estimate_profile
+    from medsr.acquisition.noise_level import estimate_noise
     from medsr.io import read
     from medsr.io.atomic import check_output
     from medsr.selfsup.plan import _check_image, _thick_axis

@@ -144,7 +144,7 @@ MIN_CONFIDENCE = 0.2
 
 
 def _noise(image: Image) -> dict[str, Any]:
-    from medsr.acquisition.estimate import estimate_noise
+    from medsr.acquisition.noise_level import estimate_noise
 
     return estimate_noise(image)
 
