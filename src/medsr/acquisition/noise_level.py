@@ -23,17 +23,17 @@ import numpy as np
 from medsr.image import Image
 
 
-def estimate_noise(image: Image) -> dict[str, Any]:
+def estimate_noise(image: Image, mask: np.ndarray | None = None) -> dict[str, Any]:
     """``{"kind", "sigma", "relative"}``: the noise sd in the image's units from its in-plane
-    planes (wavelet MAD), Rician for MR magnitude images and Gaussian otherwise; ``relative`` is
-    sigma over the foreground's robust range (p99 − p1)."""
+    planes (see the module docstring); ``relative`` is sigma over the p1–p99 range. ``mask``: a
+    foreground ``(X, Y, Z)`` already computed (default :func:`medsr.mask.training_mask`)."""
     from scipy import ndimage
 
     from medsr.mask import training_mask
 
     thick = int(np.argmax(np.asarray(image.spacing, dtype=np.float64)))
     vol = np.moveaxis(np.asarray(image.data[0], dtype=np.float64), thick, 0)
-    fg = np.moveaxis(training_mask(image), thick, 0)
+    fg = np.moveaxis(training_mask(image) if mask is None else np.asarray(mask, dtype=bool), thick, 0)
     idx = np.unique(np.linspace(0, vol.shape[0] - 1, min(8, vol.shape[0])).round().astype(int))
     op = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]]) / 6.0  # unit L2 norm
     blocks = []

@@ -57,7 +57,8 @@ class EnhancePlan:
         train_factors: per in-plane axis, ``(f, t)`` = thick spacing and thickness in units of
             that axis's spacing (the degradation simulated on the sharp planes).
         estimate: the profile estimated from the scan (``profile="auto"``), else ``None``.
-        noise: ``{"kind", "sigma", "relative"}`` estimated from the in-plane planes.
+        noise: ``{"kind", "sigma", "relative"}`` estimated from the in-plane planes (here with
+            ``profile="auto"``, else by the fit, which reuses its training mask).
     """
 
     thick_axis: int
@@ -266,8 +267,9 @@ def plan_enhance(
         thickness = float(image.meta.slice_thickness)
     else:
         thickness, assumed = float(sp[thick]), True
-    estimate, noise = None, _noise(image)
+    estimate, noise = None, {}
     if isinstance(profile, str) and profile == "auto":
+        noise = _noise(image)
         estimate = _estimate(image, fixed=slice_thickness_mm, nominal=None if assumed else thickness)
         if estimate is not None:
             profile, thickness, assumed = estimate.profile, estimate.fwhm_mm, False

@@ -97,9 +97,14 @@ def fit_network(
     vol = image.data[0].transpose(_perm(plan))  # (N, A, B) view
     scale = Normalizer.fit(image, mode="percentile")  # robust p0.5..p99.5 window, exact inverse
     norm = np.ascontiguousarray(scale.forward(vol))
-    mask: np.ndarray = training_mask(image).transpose(_perm(plan))
+    fg = training_mask(image)
+    mask: np.ndarray = fg.transpose(_perm(plan))
     cfg, seed, auto_threads = config.fit, config.seed, not config.threads
     a, b = _sharp(plan)
+    if not plan.noise:  # recorded in the sidecar; the training mask is reused
+        from medsr.acquisition.noise_level import estimate_noise
+
+        plan.noise.update(estimate_noise(image, mask=fg))
     sigma = float(plan.noise.get("sigma", 0.0)) / max(scale.hi[0] - scale.lo[0], 1e-12) if config.match_noise else 0.0
     sampler = PlaneSampler(
         norm,
