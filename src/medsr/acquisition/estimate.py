@@ -101,12 +101,9 @@ class _Data:
 _REACH_MM = 1.5 * 2.4  # bundle half-width over the spacing: 1.5 × the widest candidate FWHM
 
 
-def _lines(image: Image, thick: int, inplane: tuple[int, int], sigma: float, seed: int) -> _Data:
+def _lines(image: Image, thick: int, inplane: tuple[int, int], sigma: float, seed: int, mask: np.ndarray) -> _Data:
     """Sample lines along each in-plane axis, and bundles of neighbouring thick-axis lines."""
-    from medsr.mask import training_mask
-
     vol = np.asarray(image.data[0], dtype=np.float32)
-    mask = training_mask(image)
     lo, hi = np.percentile(vol[mask] if mask.any() else vol, [1, 99])
     scale = max(hi - lo, 1e-12)
     vol = (vol - lo) / scale
@@ -267,9 +264,11 @@ def estimate_profile(
     if not nominal_mm:
         nominal_mm = float(image.spacing[thick])  # contiguous slices: what most scanners do
     from medsr.acquisition.noise_level import estimate_noise
+    from medsr.mask import training_mask
 
-    sigma = estimate_noise(image)["sigma"]
-    data = _lines(image, thick, inplane, sigma, seed)
+    mask = training_mask(image)  # once, for the noise and for the lines
+    sigma = estimate_noise(image, mask=mask)["sigma"]
+    data = _lines(image, thick, inplane, sigma, seed, mask)
     target = (
         _psd(np.concatenate([ax.bundles[:, ax.bundles.shape[1] // 2] for ax in data.axes]), data.seg)
         if data.axes
