@@ -9,6 +9,9 @@ loads neither torch nor SimpleITK::
     up = medsr.upsample(lr, factors=(1, 1, 4), method="bspline")
     print(medsr.evaluate(img, [up]))
     medsr.write(up, "upsampled.nii.gz")
+
+The verbs also take numpy arrays (``input_spacing=``), torch tensors, SimpleITK, nibabel,
+TorchIO and MONAI images, and return the kind they were given (:mod:`medsr.interop`).
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ _LAZY = {
     "Grid": "medsr.geometry:Grid",
     "read": "medsr.io:read",
     "write": "medsr.io:write",
-    "degrade": "medsr.acquisition:degrade",
-    "upsample": "medsr.baselines:upsample",
-    "evaluate": "medsr.metrics:evaluate",
+    "degrade": "medsr.verbs:degrade",
+    "upsample": "medsr.verbs:upsample",
+    "evaluate": "medsr.verbs:evaluate",
     "foreground_mask": "medsr.mask:foreground_mask",
-    "enhance": "medsr.selfsup:enhance",
+    "enhance": "medsr.verbs:enhance",
     "load_model": "medsr.models.bundle:load_model",
-    "predict": "medsr.engine.predict:predict",
+    "predict": "medsr.verbs:predict",
+    "to_image": "medsr.interop:to_image",
+    "list_models": "medsr.models.zoo:list_models",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

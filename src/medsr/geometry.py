@@ -110,6 +110,42 @@ class Grid:
         return f"Grid(shape={self.shape}, spacing=({sp}) mm)"
 
 
+#: Flips x and y: maps LPS world coordinates to RAS (nibabel, TorchIO, MONAI) and back.
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def grid_from_affine(shape: Sequence[int], affine: ArrayLike, path: str | None = None) -> Grid:
+    """The :class:`Grid` of a 4×4 voxel-to-**LPS** affine (use ``LPS_TO_RAS @ ras`` for RAS).
+
+    Spacing is the length of each column, direction the normalised columns. A sheared affine
+    (columns not orthogonal to 1e-4) cannot be a grid and raises :class:`GeometryError`.
+
+    Example:
+        >>> a = np.diag([-0.5, -0.5, 3.0, 1.0]); a[:3, 3] = (10, 20, 30)
+        >>> g = grid_from_affine((4, 4, 2), LPS_TO_RAS @ a)
+        >>> g.spacing.tolist(), g.origin.tolist()
+        ([0.5, 0.5, 3.0], [-10.0, -20.0, 30.0])
+    """
+    a = np.asarray(affine, dtype=np.float64)
+    if a.shape != (4, 4) or not np.all(np.isfinite(a)):
+        raise GeometryError(path, f"an affine must be a finite 4×4 matrix, got shape {a.shape}", "give a 4×4 affine")
+    m = a[:3, :3]
+    spacing = np.linalg.norm(m, axis=0)
+    if not np.all(spacing > 0):
+        raise GeometryError(
+            path, f"affine has a zero column (spacing {spacing.tolist()})", "give a non-singular affine"
+        )
+    direction = m / spacing
+    shear = float(np.abs(direction.T @ direction - np.eye(3)).max())
+    if shear > 1e-4:
+        raise GeometryError(
+            path,
+            f"affine is sheared (axes {shear:.2g} from orthogonal)",
+            "resample the image to a rectilinear grid first",
+        )
+    return Grid(tuple(shape), spacing, a[:3, 3], direction)  # type: ignore[arg-type]
+
+
 def validate_spacing(spacing: np.ndarray, path: str | None = None) -> None:
     """Raise :class:`GeometryError` unless every spacing is finite and positive."""
     sp = np.asarray(spacing, dtype=np.float64)

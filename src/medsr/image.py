@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from medsr.errors import InvalidImageError
-from medsr.geometry import Grid, obliquity_deg, orientation_code
+from medsr.geometry import LPS_TO_RAS, Grid, grid_from_affine, obliquity_deg, orientation_code
 
 
 @dataclass
@@ -122,6 +122,30 @@ class Image:
     def affine(self) -> np.ndarray:
         """4×4 voxel-index-to-LPS-mm matrix."""
         return self.grid.affine
+
+    def to_ras_affine(self) -> np.ndarray:
+        """4×4 voxel-index-to-**RAS** mm matrix: the affine nibabel, TorchIO and MONAI use.
+
+        Example:
+            >>> img = Image(np.zeros((1, 2, 2, 2), np.float32), spacing=(1, 1, 3), origin=(5, 6, 7))
+            >>> img.to_ras_affine()[:3, 3].tolist()
+            [-5.0, -6.0, 7.0]
+        """
+        return LPS_TO_RAS @ self.affine
+
+    @classmethod
+    def from_ras_affine(cls, data: np.ndarray, affine: ArrayLike, meta: ImageMeta | None = None) -> Image:
+        """An Image ``(C, X, Y, Z)`` from voxels and a 4×4 RAS affine (nibabel's ``img.affine``).
+
+        Example:
+            >>> a = np.diag([2.0, 2.0, 5.0, 1.0])
+            >>> img = Image.from_ras_affine(np.zeros((1, 3, 3, 3), np.float32), a)
+            >>> img.direction.diagonal().tolist(), np.allclose(img.to_ras_affine(), a)
+            ([-1.0, -1.0, 1.0], True)
+        """
+        arr = np.asarray(data)
+        grid = grid_from_affine(arr.shape[1:], LPS_TO_RAS @ np.asarray(affine, dtype=np.float64))
+        return cls.from_grid(arr, grid, meta)
 
     @property
     def orientation(self) -> str:

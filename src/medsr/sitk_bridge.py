@@ -22,11 +22,14 @@ import numpy as np
 from medsr.image import Image, ImageMeta
 
 
-def to_sitk(image: Image, dtype: Any = np.float32) -> Any:
-    """A 3D ``SimpleITK.Image`` (vector-valued when C > 1) with the image's geometry."""
+def to_sitk(image: Image, dtype: Any = np.float32, dims: int = 3) -> Any:
+    """A ``SimpleITK.Image`` (vector-valued when C > 1) with the image's geometry: 3D, or 2D
+    with ``dims=2`` for an image with Z = 1 (the Z axis is dropped)."""
     import SimpleITK as sitk
 
     arr = np.asarray(image.data, dtype=dtype)
+    if dims == 2 and image.shape[2] == 1:
+        return _to_sitk_2d(image, arr)
     if image.channels == 1:
         out = sitk.GetImageFromArray(np.ascontiguousarray(arr[0].transpose(2, 1, 0)))
     else:
@@ -34,6 +37,20 @@ def to_sitk(image: Image, dtype: Any = np.float32) -> Any:
     out.SetSpacing(tuple(float(s) for s in image.spacing))
     out.SetOrigin(tuple(float(o) for o in image.origin))
     out.SetDirection(tuple(float(d) for d in image.direction.reshape(-1)))
+    return out
+
+
+def _to_sitk_2d(image: Image, arr: np.ndarray) -> Any:
+    import SimpleITK as sitk
+
+    planes = arr[:, :, :, 0].transpose(0, 2, 1)  # (C, Y, X)
+    if image.channels == 1:
+        out = sitk.GetImageFromArray(np.ascontiguousarray(planes[0]))
+    else:
+        out = sitk.GetImageFromArray(np.ascontiguousarray(np.moveaxis(planes, 0, -1)), isVector=True)
+    out.SetSpacing(tuple(float(s) for s in image.spacing[:2]))
+    out.SetOrigin(tuple(float(o) for o in image.origin[:2]))
+    out.SetDirection(tuple(float(d) for d in image.direction[:2, :2].reshape(-1)))
     return out
 
 

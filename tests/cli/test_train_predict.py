@@ -125,7 +125,7 @@ def test_predict_single_file_and_domain_warning(trained: Path, tmp_path: Path, c
     assert "outside the bundle's range" in err
     assert (tmp_path / "one.nrrd").is_file() and (tmp_path / "one.json").is_file()
     assert main(["predict", "-i", str(src), "-o", str(tmp_path / "x"), "-m", "no-such-bundle"]) == 2
-    assert "neither a bundle file nor a shipped bundle" in capsys.readouterr().err
+    assert "neither a bundle file nor a known bundle name" in capsys.readouterr().err
 
 
 def test_export_onnx_matches_torch(trained: Path, tmp_path: Path) -> None:

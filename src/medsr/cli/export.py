@@ -98,12 +98,12 @@ def _synthetic_calibration(bundle: object, n: int = 8, size: int = 48) -> list:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from medsr.cli.predict import bundle_path
     from medsr.engine.onnx_export import onnx_bytes
     from medsr.io.atomic import atomic_write
     from medsr.models.bundle import load_model
+    from medsr.models.zoo import resolve_model
 
-    src = bundle_path(args.bundle)
+    src = resolve_model(args.bundle)
     bundle = load_model(src)
     name = src.name[: -len(".safetensors")] if src.name.endswith(".safetensors") else src.stem
     out = Path(args.output or f"{name}{'.int8' if args.int8 else ''}.onnx")

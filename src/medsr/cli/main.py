@@ -14,7 +14,20 @@ from collections.abc import Sequence
 from importlib import import_module
 
 # verb -> module under medsr.cli; modules only use argparse at import time
-VERBS = ("info", "mask", "degrade", "upsample", "evaluate", "profile", "enhance", "train", "predict", "export", "demo")
+VERBS = (
+    "info",
+    "mask",
+    "degrade",
+    "upsample",
+    "evaluate",
+    "profile",
+    "enhance",
+    "train",
+    "predict",
+    "models",
+    "export",
+    "demo",
+)
 
 
 def _global_flags(suppress: bool) -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from typing import Any
 
 from medsr.batch import SAME_FORMAT
 from medsr.cli.common import Progress, add_batch_flags, parse_series, print_table, say, sidecar_base
+from medsr.cli.models import add_path_flag
 from medsr.errors import ConfigError
 
 HELP = "super-resolve images with a trained bundle (file or folder in, folder out; resumable, shardable)"
@@ -32,21 +33,23 @@ log = logging.getLogger("medsr.cli.predict")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-i", "--input", required=True, metavar="IN", help="image file, DICOM folder or folder of images")
+    p.add_argument("-i", "--input", metavar="IN", help="image file, DICOM folder or folder of images")
     p.add_argument(
         "-o",
         "--output",
-        required=True,
         metavar="OUT",
         help="output folder (created); for a single input also a file name with an image suffix",
     )
     p.add_argument(
         "-m",
         "--model",
-        required=True,
         metavar="BUNDLE",
-        help="bundle file (.safetensors) or a shipped bundle name (" + ", ".join(_shipped_names()) + ")",
+        help="bundle file (.safetensors) or a bundle name (shipped: "
+        + ", ".join(_shipped_names())
+        + "; see --list-models)",
     )
+    p.add_argument("--list-models", action="store_true", help="list the bundles usable by name (as 'medsr models')")
+    add_path_flag(p)
     p.add_argument("--series", metavar="UID|INDEX", default=None, help="series of a DICOM folder input")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("--tile", type=int, default=None, metavar="N", help="LR tile edge in voxels (default: the model's)")
@@ -74,28 +77,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 # -- bundles --------------------------------------------------------------------------------------
-def _bundle_dir() -> Path:
-    return Path(__file__).resolve().parents[1] / "data" / "bundles"
-
-
 def _shipped_names() -> list[str]:
-    d = _bundle_dir()
+    from medsr.models.zoo import shipped_dir
+
+    d = shipped_dir()
     return sorted(p.name[: -len(".safetensors")] for p in d.glob("*.safetensors")) if d.is_dir() else []
-
-
-def bundle_path(spec: str) -> Path:
-    """A bundle file, or the file of a shipped bundle called ``spec``."""
-    p = Path(spec)
-    if p.exists() or p.suffix:
-        return p
-    shipped = _bundle_dir() / f"{spec}.safetensors"
-    if shipped.is_file():
-        return shipped
-    raise ConfigError(
-        spec,
-        "is neither a bundle file nor a shipped bundle",
-        f"give a .safetensors path or one of: {', '.join(_shipped_names()) or 'none shipped'}",
-    )
 
 
 # -- planning -------------------------------------------------------------------------------------
@@ -138,7 +124,16 @@ def _predict_one(src: Path, dst: Path, bundle: Any, args: argparse.Namespace, ba
 
 def run(args: argparse.Namespace) -> int:
     from medsr.batch import plan_batch, run_batch
+
+    if args.list_models:
+        from medsr.cli import models
+
+        return models.run(argparse.Namespace(name=None, models_path=args.models_path, json=False))
+    missing = [flag for flag, value in (("-i", args.input), ("-o", args.output), ("-m", args.model)) if not value]
+    if missing:
+        raise ConfigError(None, f"predict needs {' '.join(missing)}", "give -i IN -o OUT -m BUNDLE, or --list-models")
     from medsr.models.bundle import load_model
+    from medsr.models.zoo import resolve_model
 
     plan = plan_batch(
         args.input,
@@ -151,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         num_parts=args.num_parts,
         part_id=args.part_id,
     )
-    bundle = load_model(bundle_path(args.model), device="cpu")
+    bundle = load_model(resolve_model(args.model, args.models_path), device="cpu")
     with Progress(args.quiet, "predict") as bar:
         summary = run_batch(plan, lambda job: _predict_one(job.source, job.output, bundle, args, bar))
     if not args.quiet and plan.batch:

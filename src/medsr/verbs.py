@@ -1,0 +1,115 @@
+"""The public verbs, for any image kind: each takes what :mod:`medsr.interop` reads and
+returns the kind it was given (numpy, torch, SimpleITK, nibabel, TorchIO, MONAI or
+:class:`~medsr.image.Image`), with the affine in that library's convention.
+
+Arrays carry no geometry: give ``input_spacing=`` (mm per axis) and/or ``input_affine=``
+(4×4, LPS). The work itself is done by :func:`medsr.baselines.upsample`,
+:func:`medsr.acquisition.degrade`, :func:`medsr.selfsup.enhance.enhance` and
+:func:`medsr.engine.predict.predict`, whose arguments these pass on.
+
+Example:
+    >>> import numpy as np
+    >>> up = upsample(np.ones((4, 4, 3), np.float32), factors=(1, 1, 2), input_spacing=(1, 1, 2))
+    >>> type(up).__name__, up.shape
+    ('ndarray', (4, 4, 6))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from numpy.typing import ArrayLike
+
+from medsr.errors import ConfigError
+from medsr.image import Image
+from medsr.interop import apply, to_image
+
+Spacing = ArrayLike | None
+
+
+def upsample(data: Any, *, input_spacing: Spacing = None, input_affine: Spacing = None, **options: Any) -> Any:
+    """Interpolate ``data`` (``factors=``/``spacing=``/``method=``, see :func:`medsr.baselines.upsample`)."""
+    from medsr.baselines import upsample as run
+
+    return apply(lambda image: run(image, **options), data, spacing=input_spacing, affine=input_affine)
+
+
+def degrade(
+    data: Any,
+    factors: ArrayLike | float,
+    *,
+    input_spacing: Spacing = None,
+    input_affine: Spacing = None,
+    **options: Any,
+) -> Any:
+    """Simulate a thick-slice acquisition of ``data`` (see :func:`medsr.acquisition.degrade`)."""
+    from medsr.acquisition import degrade as run
+
+    return apply(lambda image: run(image, factors, **options), data, spacing=input_spacing, affine=input_affine)
+
+
+def enhance(
+    data: Any, config: Any = None, *, input_spacing: Spacing = None, input_affine: Spacing = None, **options: Any
+) -> Any:
+    """Zero-data SR of ``data``'s thick axis (see :func:`medsr.selfsup.enhance.enhance`); the
+    returned :class:`~medsr.selfsup.enhance.EnhanceResult` holds ``image`` and ``uncertainty``
+    of ``data``'s kind (a TorchIO Subject gains ``<name>_uncertainty`` entries instead)."""
+    from medsr.selfsup.enhance import enhance as run
+
+    return apply(lambda image: run(image, config, **options), data, spacing=input_spacing, affine=input_affine)
+
+
+def predict(
+    data: Any, bundle: Any, *, input_spacing: Spacing = None, input_affine: Spacing = None, **options: Any
+) -> Any:
+    """Super-resolve ``data`` with a model bundle (see :func:`medsr.engine.predict.predict`)."""
+    from medsr.engine.predict import predict as run
+
+    return apply(lambda image: run(image, bundle, **options), data, spacing=input_spacing, affine=input_affine)
+
+
+def evaluate(reference: Any, predictions: Any, **options: Any) -> dict[str, Any]:
+    """Score predictions of any kind against a reference (see :func:`medsr.metrics.evaluate`).
+    Arrays need no geometry when the reference is an array of the same grid."""
+    from medsr.interop import kind
+    from medsr.metrics import evaluate as run
+
+    many = isinstance(predictions, Sequence) and not isinstance(predictions, str) and kind(predictions) == "unknown"
+    preds = [to_image(p) for p in predictions] if many else to_image(predictions)
+    return run(to_image(reference), preds, **options)
+
+
+#: The verbs that transforms (:mod:`medsr.integrations`) can run.
+TRANSFORM_VERBS = ("upsample", "predict", "enhance", "degrade")
+
+
+def image_verb(name: str, **options: Any) -> Callable[[Image], Any]:
+    """The Image → result function of verb ``name`` with ``options`` bound (``bundle=`` for
+    ``predict``, ``factors=`` for ``degrade``); ConfigError for an unknown verb.
+
+    Example:
+        >>> import numpy as np
+        >>> f = image_verb("upsample", factors=(1, 1, 2))
+        >>> f(Image(np.zeros((1, 2, 2, 2), np.float32))).shape
+        (2, 2, 4)
+    """
+    if name == "upsample":
+        from medsr.baselines import upsample as up
+
+        return lambda image: up(image, **options)
+    if name == "degrade":
+        from medsr.acquisition import degrade as deg
+
+        return lambda image: deg(image, **options)
+    if name == "enhance":
+        from medsr.selfsup.enhance import enhance as enh
+
+        return lambda image: enh(image, **options)
+    if name == "predict":
+        from medsr.engine.predict import predict as pred
+
+        if "bundle" not in options:
+            raise ConfigError(None, "the predict transform needs bundle=", "pass bundle='model.safetensors'")
+        return lambda image: pred(image, **options)
+    raise ConfigError(None, f"unknown verb {name!r}", f"use one of {', '.join(TRANSFORM_VERBS)}")
