@@ -75,10 +75,12 @@ def make_ct_series(
     positions: list[np.ndarray] | None = None,
     description: str = "synthetic series",
     preamble: bool = True,
+    modality: str = "CT",
 ) -> dict[str, Any]:
-    """Write ``hu`` (X, Y, Z) as a CT series (uint16 stored, intercept -1024) with oblique geometry."""
+    """Write ``hu`` (X, Y, Z) as a CT series (uint16 stored, intercept -1024) with oblique geometry;
+    ``modality="MR"`` writes an MR series of the values + 1024 (no rescale, as the MR IOD wants)."""
     import pydicom
-    from pydicom.uid import CTImageStorage, generate_uid
+    from pydicom.uid import CTImageStorage, MRImageStorage, generate_uid
 
     folder.mkdir(parents=True, exist_ok=True)
     series_uid = series_uid or generate_uid()
@@ -87,10 +89,15 @@ def make_ct_series(
     order = np.random.default_rng(1).permutation(nz) if shuffle else np.arange(nz)
     files = []
     for n, k in enumerate(order):
-        ds = _base_dataset("CT", study_uid, series_uid, CTImageStorage)
+        mr = modality == "MR"
+        ds = _base_dataset(modality, study_uid, series_uid, MRImageStorage if mr else CTImageStorage)
         ds.SeriesDescription = description
         ds.SOPInstanceUID = generate_uid()
-        ds.InstanceNumber, ds.AcquisitionNumber, ds.KVP = int(n + 1), 1, "120"
+        ds.InstanceNumber, ds.AcquisitionNumber = int(n + 1), 1
+        if mr:
+            _mr_tags(ds)
+        else:
+            ds.KVP = "120"
         pos = positions[k] if positions is not None else np.asarray(origin) + k * spacing[2] * normal
         ds.ImagePositionPatient = [f"{v:.6f}" for v in pos]
         ds.ImageOrientationPatient = [f"{v:.7f}" for v in (*row, *col)]
@@ -100,7 +107,8 @@ def make_ct_series(
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.Rows, ds.Columns = hu.shape[1], hu.shape[0]
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "-1024", "1", "HU"
+        if not mr:
+            ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "-1024", "1", "HU"
         ds.PixelData = (hu[:, :, k].T + 1024).astype("<u2").tobytes()
         ds.file_meta = _file_meta(ds)
         path = folder / names.format(int(k))
@@ -113,6 +121,14 @@ def make_ct_series(
         "origin": np.asarray(origin),
         "direction": np.column_stack([row, col, normal]),
     }
+
+
+def _mr_tags(ds: Any) -> None:
+    """The MR Image module's type 1 and 2 attributes of a 2D spin-echo acquisition."""
+    ds.ScanningSequence, ds.SequenceVariant, ds.ScanOptions = "SE", "NONE", ""
+    ds.MRAcquisitionType, ds.RepetitionTime, ds.EchoTime, ds.EchoTrainLength = "2D", "500", "15", "1"
+    ds.ImagedNucleus, ds.MagneticFieldStrength = "1H", "1.5"
+    ds.BodyPartExamined, ds.ImageType = "HEAD", ["ORIGINAL", "PRIMARY", "OTHER"]
 
 
 def make_single(
@@ -164,11 +180,17 @@ def sha256_tree(path: Path) -> str:
 
 def dciodvfy_errors(path: Path) -> list[str]:
     """The ``Error`` lines that dciodvfy prints for one file (skips the test when it is missing)."""
+    return [m for m in dciodvfy_messages(path) if m.startswith("Error")]
+
+
+def dciodvfy_messages(path: Path) -> list[str]:
+    """The ``Error`` and ``Warning`` lines that dciodvfy prints for one file (skips the test when
+    dicom3tools is missing; it is in the test extras)."""
     exe = shutil.which("dciodvfy")
     if exe is None:
         pytest.skip("dciodvfy (dicom3tools) is not installed")
     run = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=60)
-    return [ln.strip() for ln in (run.stdout + run.stderr).splitlines() if ln.startswith("Error")]
+    return [ln.strip() for ln in (run.stdout + run.stderr).splitlines() if ln.startswith(("Error", "Warning"))]
 
 
 def make_enhanced_multiframe(

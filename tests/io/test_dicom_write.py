@@ -9,12 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from medsr.baselines import upsample
 from medsr.errors import OutputError
 from medsr.geometry import upsample_grid
 from medsr.image import Image, ImageMeta
 from medsr.io import read, write
 from medsr.io.dicom_write import fit_rescale
-from tests.io.io_fixtures import dciodvfy_errors, sha256_tree
+from tests.io.io_fixtures import dciodvfy_errors, dciodvfy_messages, sha256_tree
 
 MakeSeries = Callable[..., dict[str, Any]]
 
@@ -114,13 +115,80 @@ def test_shared_mr_series_round_trip(mr_dir: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(back.spacing, src.spacing, atol=1e-5)
     np.testing.assert_allclose(back.origin, src.origin, atol=1e-4)
     np.testing.assert_allclose(back.direction, src.direction, atol=1e-6)
-    slope = float(_datasets(out)[0].RescaleSlope)
-    assert np.abs(back.data - values).max() <= slope / 2 + 1e-4
+    assert "RescaleSlope" not in _datasets(out)[0]  # the MR IOD has no Modality LUT
+    assert np.abs(back.data - values).max() <= 0.5 + 1e-4
     assert back.meta.slice_thickness == 5.0
     # the source carries invalid "0.0.0.0…" UIDs that the derived series must keep (same study,
-    # same frame of reference); the writer itself adds no error
-    source_errors = set(dciodvfy_errors(Path(src.meta.header["files"][1])))
-    assert set(dciodvfy_errors(sorted(out.iterdir())[0])) <= source_errors
+    # same frame of reference) and reference; every other message is the source's own
+    source = Path(src.meta.header["files"][1])
+    source_messages = set(dciodvfy_messages(source))
+    source_uids = {str(v) for f in src.meta.header["files"] for v in _uids(Path(f))}
+    for message in dciodvfy_messages(sorted(out.iterdir())[0]):
+        quoted = message.split('"')[1] if message.count('"') >= 2 else ""
+        assert message in source_messages or quoted in source_uids, message
+
+
+def _uids(path: Path) -> list[Any]:
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return [e.value for e in ds.iterall() if e.VR == "UI"] + [e.value for e in ds.file_meta if e.VR == "UI"]
+
+
+@pytest.mark.parametrize("modality", ["CT", "MR"])
+def test_derived_series_references_its_sources_and_validates_cleanly(
+    ct_series: MakeSeries, tmp_path: Path, modality: str
+) -> None:
+    import pydicom
+
+    from medsr import __version__
+
+    info = ct_series(modality=modality)
+    src = read(info["folder"])
+    source_uids = {str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in info["files"]}
+    up = upsample(src, factors=(1, 1, 2))
+    out = write(up, tmp_path / f"{modality}_sr", sidecar={"command": "upsample", "method": "bspline"})
+    files = sorted(out.iterdir())
+    for f in (files[0], files[len(files) // 2], files[-1]):
+        assert dciodvfy_messages(f) == [], f  # oblique, no error and no warning
+    dss = _datasets(out)
+    for ds in dss:
+        items = ds.SourceImageSequence
+        assert 1 <= len(items) <= 3
+        for item in items:
+            assert str(item.ReferencedSOPInstanceUID) in source_uids
+            assert item.ReferencedSOPClassUID == src.meta.header["sop_class_uid"]
+            assert item.PurposeOfReferenceCodeSequence[0].CodeValue == "121322"
+    ds = dss[0]
+    assert [(c.CodeValue, c.CodingSchemeDesignator) for c in ds.DerivationCodeSequence] == [("113085", "DCM")]
+    (series,) = ds.ReferencedSeriesSequence
+    assert series.SeriesInstanceUID == info["series_uid"]
+    assert {str(i.ReferencedSOPInstanceUID) for i in series.ReferencedInstanceSequence} == source_uids
+    (equipment,) = ds.ContributingEquipmentSequence
+    assert equipment.ManufacturerModelName == "medsr" and equipment.SoftwareVersions == __version__
+    assert equipment.PurposeOfReferenceCodeSequence[0].CodeValue == "109103"
+    assert "upsample bspline" in ds.SeriesDescription and "upsample bspline" in ds.DerivationDescription
+    assert ("RescaleSlope" in ds) == (modality == "CT")
+    # output slice k lies between the source slices it names
+    z = [float(np.asarray(d.ImagePositionPatient, float) @ src.direction[:, 2]) for d in dss]
+    by_uid = {str(pydicom.dcmread(f).SOPInstanceUID): pydicom.dcmread(f) for f in info["files"]}
+    for d, zk in zip(dss, z, strict=True):
+        near = [
+            float(np.asarray(by_uid[str(i.ReferencedSOPInstanceUID)].ImagePositionPatient, float) @ src.direction[:, 2])
+            for i in d.SourceImageSequence
+        ]
+        assert min(abs(n - zk) for n in near) <= src.spacing[2] / 2 + 1e-4
+
+
+def test_mr_values_of_a_narrow_range_keep_a_real_world_mapping(ct_series: MakeSeries, tmp_path: Path) -> None:
+    src = read(ct_series(modality="MR")["folder"])
+    values = src.data / np.float32(5000)  # 0…0.5: rounding would destroy it
+    out = write(src.with_data(values), tmp_path / "mr_small")
+    ds = _datasets(out)[0]
+    assert "RescaleSlope" not in ds and ds.RealWorldValueMappingSequence[0].LUTLabel == "MEDSR"
+    assert dciodvfy_messages(sorted(out.iterdir())[0]) == []
+    slope = float(ds.RealWorldValueMappingSequence[0].RealWorldValueSlope)
+    assert np.abs(read(out).data - values).max() <= slope / 2 + 1e-6
 
 
 def test_chest_cr_written_as_derived_monochrome2(cr_path: Path, tmp_path: Path) -> None:

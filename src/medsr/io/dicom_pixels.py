@@ -71,6 +71,18 @@ def frame_item(ds: Any, index: int, sequence: str) -> Any | None:
     return None
 
 
+def _medsr_mapping(ds: Any) -> Any:
+    """The real-world value mapping medsr writes into MR series (whose IOD has no rescale), as
+    an object with ``RescaleSlope``/``RescaleIntercept``; ``None`` for any other mapping."""
+    for item in ds.get("RealWorldValueMappingSequence") or []:
+        if str(item.get("LUTLabel", "")) == "MEDSR" and "RealWorldValueSlope" in item:
+            return {
+                "RescaleSlope": item.RealWorldValueSlope,
+                "RescaleIntercept": item.get("RealWorldValueIntercept", 0),
+            }
+    return None
+
+
 def _frame_tags(ds: Any, index: int) -> dict[str, Any]:
     """Position, orientation, spacing, thickness, slope and intercept of frame ``index``."""
     pos = frame_item(ds, index, "PlanePositionSequence") if "PerFrameFunctionalGroupsSequence" in ds else None
@@ -82,6 +94,8 @@ def _frame_tags(ds: Any, index: int) -> dict[str, Any]:
         spacing = _floats(ds.get("PixelSpacing"), 2)
     thickness = _scalar(meas.get("SliceThickness")) if meas is not None else None
     src = pvt if pvt is not None and "RescaleSlope" in pvt else ds
+    if "RescaleSlope" not in src:
+        src = _medsr_mapping(ds) or src
     return {
         # without per-frame positions only the first frame is placed (legacy multi-frame)
         "position": _floats(pos.get("ImagePositionPatient"), 3)

@@ -132,10 +132,12 @@ def _units(ds: Any) -> str:
     return "a.u."
 
 
-def _planes(paths: list[Path]) -> tuple[list[Plane], list[int], Any, dict[str, Any]]:
-    """All planes of all files, the file index of each, the first data set and pixel facts."""
+def _planes(paths: list[Path]) -> tuple[list[Plane], list[int], Any, dict[str, Any], list[list[str]]]:
+    """All planes of all files, the file index of each, the first data set, pixel facts and
+    each file's ``[SOPInstanceUID, SOPClassUID]``."""
     planes: list[Plane] = []
     owner: list[int] = []
+    uids: list[list[str]] = []
     first = None
     facts: dict[str, Any] = {}
     for i, path in enumerate(paths):
@@ -151,7 +153,8 @@ def _planes(paths: list[Path]) -> tuple[list[Plane], list[int], Any, dict[str, A
             )
         planes.extend(got)
         owner.extend([i] * len(got))
-    return planes, owner, first, facts
+        uids.append([_str(ds, "SOPInstanceUID"), _str(ds, "SOPClassUID")])
+    return planes, owner, first, facts, uids
 
 
 def _str(ds: Any, keyword: str) -> str:
@@ -180,7 +183,7 @@ def _header(ds: Any, files: list[str], folder: Path | None, facts: dict[str, Any
 
 def read_planes(paths: list[Path], where: Path, folder: Path | None) -> Image:
     """Stack the frames of ``paths`` (one series) into an Image; ``where`` names it in errors."""
-    planes, owner, ds, facts = _planes(paths)
+    planes, owner, ds, facts, uids = _planes(paths)
     sx, sy, spacing_from = in_plane_spacing(planes[0].pixel_spacing, ds, where)
     geo = stack_geometry(
         [p.position for p in planes], [p.orientation for p in planes], (sx, sy), planes[0].thickness, ds, where
@@ -188,10 +191,13 @@ def read_planes(paths: list[Path], where: Path, folder: Path | None) -> Image:
     stack = np.stack([planes[i].pixels for i in geo.order])  # (Z, rows, columns, samples)
     data = np.ascontiguousarray(stack.transpose(3, 2, 1, 0), dtype=np.float32)  # (C, X, Y, Z)
     files: list[str] = []
+    instances: list[list[Any]] = []  # [SOPInstanceUID, SOPClassUID, x, y, z] per file, for references
     for i in geo.order:
         name = str(paths[owner[i]].resolve())
         if name not in files:
             files.append(name)
+            pos = planes[i].position
+            instances.append([*uids[owner[i]], *([] if pos is None else [float(v) for v in pos])])
     facts.update(
         geo.facts,
         pixel_spacing_from=spacing_from,
@@ -199,6 +205,7 @@ def read_planes(paths: list[Path], where: Path, folder: Path | None) -> Image:
         source_spacing=[float(s) for s in geo.spacing],
         rescale_slope=planes[0].slope,
         rescale_intercept=planes[0].intercept,
+        source_instances=instances,
     )
     thickness = planes[0].thickness
     meta = ImageMeta(

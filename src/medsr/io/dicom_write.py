@@ -33,6 +33,7 @@ import numpy as np
 
 from medsr.errors import OutputError
 from medsr.image import Image
+from medsr.io.dicom_refs import add_series_references, method_label, source_items
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +84,16 @@ _DROP = (
     "SourceImageSequence",
     "RescaleSlope",
     "RescaleIntercept",
+    "RescaleType",
+    "RealWorldValueMappingSequence",
+    "ReferencedSeriesSequence",
+    "DerivationCodeSequence",
+    "ContributingEquipmentSequence",
     "SliceLocation",
     "ImagePositionPatient",
 )
-_SUFFIX = " medsr SR"
 DEFAULT_DERIVATION = "medsr super-resolution"
+MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 
 
 def check_dicom_source(image: Image, path: Path) -> list[str]:
@@ -153,6 +159,38 @@ def fit_rescale(values: np.ndarray, dtype: str = "float32") -> tuple[float, floa
     intercept = float(_ds((hi + lo) / 2.0))
     stored = np.clip(np.rint((v.astype(np.float64) - intercept) / slope), -32768, 32767)
     return slope, intercept, stored.astype(np.int16)
+
+
+def fit_mr(values: np.ndarray, dtype: str = "float32") -> tuple[float, float, np.ndarray]:
+    """Stored values for an MR series, whose IOD has no Modality LUT: the values rounded when
+    their range spans at least 256 integers (error ≤ 0.5, far below MR noise) or ``dtype="input"``,
+    else :func:`fit_rescale`'s scaled int16 with the map kept in a RealWorldValueMapping."""
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if -32768 <= np.rint(lo) and np.rint(hi) <= 32767 and (dtype == "input" or hi - lo >= 256):
+        return 1.0, 0.0, np.rint(np.where(np.isfinite(values), values, lo)).astype(np.int16)
+    return fit_rescale(values, dtype)
+
+
+def _value_mapping(ds: Any, slope: float, intercept: float, units: str) -> None:
+    """Rescale attributes (CT and others) or, for MR, a RealWorldValueMapping when not identity."""
+    from pydicom.dataset import Dataset
+
+    from medsr.io.dicom_refs import code_item
+
+    if str(ds.get("SOPClassUID", "")) != MR_IMAGE_STORAGE:
+        ds.RescaleSlope, ds.RescaleIntercept = _ds(slope), _ds(intercept)
+        if str(ds.get("Modality", "")).upper() != "CT" and "RescaleType" not in ds:
+            ds.RescaleType = "US"
+        return
+    if (slope, intercept) == (1.0, 0.0):
+        return
+    item = Dataset()
+    item.RealWorldValueFirstValueMapped, item.RealWorldValueLastValueMapped = -32768, 32767
+    item.RealWorldValueSlope, item.RealWorldValueIntercept = slope, intercept
+    item.LUTExplanation, item.LUTLabel = "medsr: value = slope * stored + intercept", "MEDSR"
+    item.MeasurementUnitsCodeSequence = [code_item("1", "UCUM", "no units" if units == "a.u." else units)]
+    ds.RealWorldValueMappingSequence = [item]
 
 
 def _clean(template: Any) -> Any:
@@ -226,23 +264,23 @@ def _series_tags(
     ds.SeriesInstanceUID = generate_uid()
     number = int(ds.get("SeriesNumber") or 0) + 1000
     ds.SeriesNumber = number if number < 2**31 else 1000
-    desc = str(sidecar.get("series_description") or f"{ds.get('SeriesDescription', '') or ''}{_SUFFIX}")
+    label = method_label(image, sidecar)
+    desc = str(sidecar.get("series_description") or f"{ds.get('SeriesDescription', '') or ''} medsr {label}")
     ds.SeriesDescription = desc.strip()[:64]
     sx, sy, sz = (float(s) for s in image.spacing)
     derivation = sidecar.get("derivation_description") or (
-        f"{DEFAULT_DERIVATION}: {image.shape[0]}x{image.shape[1]}x{image.shape[2]} voxels of "
+        f"{DEFAULT_DERIVATION} ({label}): {image.shape[0]}x{image.shape[1]}x{image.shape[2]} voxels of "
         f"{sx:.4g} x {sy:.4g} x {sz:.4g} mm"
     )
     ds.DerivationDescription = str(derivation)[:1024]
+    add_series_references(ds, image, str(derivation))
     ds.SeriesDate = ds.ContentDate = ds.InstanceCreationDate = day
     ds.SeriesTime = ds.ContentTime = ds.InstanceCreationTime = time
     ds.Rows, ds.Columns = int(image.shape[1]), int(image.shape[0])
     _spacing_tags(ds, image)
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-    ds.RescaleSlope, ds.RescaleIntercept = _ds(slope), _ds(intercept)
-    if str(ds.get("Modality", "")).upper() != "CT" and "RescaleType" not in ds:
-        ds.RescaleType = "US"
+    _value_mapping(ds, slope, intercept, image.meta.units)
     if image.meta.spatial_dims == 3 or "SliceThickness" in ds:
         ds.SliceThickness = _ds(_thickness(image))
     if image.shape[2] > 1:
@@ -250,8 +288,6 @@ def _series_tags(
     widths = ds.get("WindowWidth")
     if widths is None or min(float(w) for w in np.atleast_1d(widths)) < 1:
         ds.WindowCenter, ds.WindowWidth = _ds((lo + hi) / 2), _ds(max(hi - lo, 1.0))
-    if not any(k in ds for k in ("Laterality", "ImageLaterality", "BodyPartExamined")):
-        ds.Laterality = ""  # Type 2C of General Series when the body part is unknown: present, empty
     if "ImageOrientationPatient" in ds or image.meta.spatial_dims == 3:
         d = image.direction
         ds.ImageOrientationPatient = [_ds(v) for v in (*d[:, 0], *d[:, 1])]
@@ -264,11 +300,14 @@ def _slice_dataset(base: Any, k: int, image: Image, plane: np.ndarray, positione
     ds = copy.deepcopy(base)
     ds.SOPInstanceUID = generate_uid()
     ds.InstanceNumber = k + 1
+    pos = image.origin + image.direction[:, 2] * (k * float(image.spacing[2]))
     if positioned:
-        pos = image.origin + image.direction[:, 2] * (k * float(image.spacing[2]))
         ds.ImagePositionPatient = [_ds(v) for v in pos]
         normal = np.cross(image.direction[:, 0], image.direction[:, 1])
         ds.SliceLocation = _ds(float(pos @ normal))
+    items = source_items(image, pos if positioned else None)
+    if items:
+        ds.SourceImageSequence = items
     ds.PixelData = np.ascontiguousarray(plane.T).astype("<i2").tobytes()  # (rows=Y, columns=X)
     ds["PixelData"].VR = "OW"
     meta = FileMetaDataset()
@@ -296,7 +335,8 @@ def write_dicom_series(
     template = pydicom.dcmread(files[0], stop_before_pixels=True)
     base = _clean(template)
     values = image.data[0]
-    slope, intercept, stored = fit_rescale(values, dtype)
+    mr = str(template.get("SOPClassUID", "")) == MR_IMAGE_STORAGE
+    slope, intercept, stored = (fit_mr if mr else fit_rescale)(values, dtype)
     finite = values[np.isfinite(values)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     _series_tags(base, image, slope, intercept, lo, hi, sidecar or {})
