@@ -70,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g2.add_argument(
         "--profile",
-        default="rect",
+        default=None,
         metavar="auto|rect|gaussian|FILE",
         help="slice profile: rect (default), auto (estimated from the scan, experimental: see "
         "'medsr profile' and docs/enhance.md), gaussian (thickness = FWHM) or a two-column file offset_mm weight",
@@ -97,6 +97,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="skip averaging the network over flipped planes at inference (4x faster inference, about 0.1 dB lower)",
     )
+    g3.add_argument(
+        "--init",
+        default=None,
+        metavar="BUNDLE",
+        help="start from a network saved by --save-model (cohort mode: its plan, profile and factor are the "
+        "defaults) and fine-tune it for --time-budget seconds; --steps 0 applies it as it is",
+    )
     g3.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute (default auto)")
     g3.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads (default: all cores)")
     g3.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -114,6 +121,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="voxel type; 'input' rounds and clips to the input's type",
     )
     g4.add_argument("--report", metavar="DIR", default=None, help="write a self-contained HTML report into DIR")
+    g4.add_argument(
+        "--save-model",
+        metavar="FILE.safetensors",
+        default=None,
+        help="also write the fitted network as a bundle for the other scans of this protocol "
+        "(medsr predict -m FILE, or enhance --init FILE); one scan only",
+    )
     add_batch_flags(g4)
 
 
@@ -160,6 +174,8 @@ def outputs_of(job: Job, args: argparse.Namespace) -> list[tuple[Path, bool]]:
     unc = companion(job.output, "uncertainty")
     is_dir = output_format(job.output, args.format) == "dicom"
     outs = [(unc, False), (sidecar_path(unc), False), (job.output, is_dir)]
+    if getattr(args, "save_model", None):
+        outs.append((Path(args.save_model).expanduser(), False))
     report = _report_dir(job, args)
     if report is not None:  # a folder medsr creates, or report.html inside an existing one
         outs.append((report / "report.html", False) if report.is_dir() else (report, True))
@@ -185,6 +201,7 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> dict:
         threads=args.threads,
         seed=args.seed,
         progress=progress.stage,
+        **({"init": args.init} if getattr(args, "init", None) else {}),
     )
     progress.close()
     fmt = args.format or ("dicom" if lr.meta.source_format == "dicom-series" and not job.output.suffix else None)
@@ -206,6 +223,10 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> dict:
     extra = ""
     if args.report:
         extra = f"; report {_report(job, args, lr, result)}"
+    if getattr(args, "save_model", None):
+        from medsr.selfsup.cohort import save_model
+
+        extra += f"; model {save_model(result, Path(args.save_model).expanduser())}"
     dc = result.info.get("data_consistency", {})
     say(
         args,
@@ -218,6 +239,15 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> dict:
 def run(args: argparse.Namespace) -> int:
     from medsr.batch import plan_batch, run_batch
 
+    if getattr(args, "save_model", None):
+        from medsr.batch import is_dicom_folder
+
+        if not str(args.save_model).endswith(".safetensors"):
+            raise ConfigError(args.save_model, "a model bundle is a .safetensors file", "name it protocol.safetensors")
+        if Path(args.input).is_dir() and not is_dicom_folder(Path(args.input)):
+            raise ConfigError(
+                args.input, "--save-model fits on one scan, not a folder", "give one scan of the protocol"
+            )
     plan = plan_batch(
         args.input,
         args.output,

@@ -122,6 +122,30 @@ def _predict_one(src: Path, dst: Path, bundle: Any, args: argparse.Namespace, ba
     return {"shape": "×".join(str(s) for s in sr.shape)}
 
 
+def _is_protocol(path: Path) -> bool:
+    from medsr.models.bundle import read_bundle_meta
+
+    return "enhance_plan" in read_bundle_meta(path).extra
+
+
+def _run_protocol(args: argparse.Namespace, model: Path) -> int:
+    """A bundle from ``enhance --save-model``: ``enhance --init BUNDLE --steps 0`` on each scan,
+    with its uncertainty and data-consistency projection."""
+    from medsr.batch import is_dicom_folder, output_name
+    from medsr.cli import enhance
+
+    src, out = Path(args.input), Path(args.output)
+    single = not src.is_dir() or is_dicom_folder(src)
+    if single and not out.suffix and args.format != "dicom":  # like predict: write into the folder
+        out.mkdir(parents=True, exist_ok=True)
+        out = out / output_name(src, args.format, SUFFIXES)
+    fields = {**vars(args), "input": str(src), "output": str(out), "init": str(model), "steps": 0}
+    fields.update(time_budget=None, spacing=None, factors=None, slice_thickness=None, profile=None, tta=True, seed=0)
+    fields.update(dtype=args.out_dtype, report=None, save_model=None)
+    ns = argparse.Namespace(**fields)
+    return enhance.run(ns)
+
+
 def run(args: argparse.Namespace) -> int:
     from medsr.batch import plan_batch, run_batch
 
@@ -135,6 +159,9 @@ def run(args: argparse.Namespace) -> int:
     from medsr.models.bundle import load_model
     from medsr.models.zoo import resolve_model
 
+    model_path = resolve_model(args.model, args.models_path)
+    if _is_protocol(model_path):
+        return _run_protocol(args, model_path)
     plan = plan_batch(
         args.input,
         args.output,
@@ -146,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         num_parts=args.num_parts,
         part_id=args.part_id,
     )
-    bundle = load_model(resolve_model(args.model, args.models_path), device="cpu")
+    bundle = load_model(model_path, device="cpu")
     with Progress(args.quiet, "predict") as bar:
         summary = run_batch(plan, lambda job: _predict_one(job.source, job.output, bundle, args, bar))
     if not args.quiet and plan.batch:

@@ -52,11 +52,14 @@ def predict(
 ) -> Image:
     """Super-resolve ``image`` with a bundle (a :class:`~medsr.models.bundle.Bundle` or a path).
 
-    2.5D bundles (``meta.neighbours > 0``) go through :func:`medsr.engine.slab.predict_slab`.
+    2.5D bundles (``meta.neighbours > 0``) go through :func:`medsr.engine.slab.predict_slab`;
+    bundles saved by ``enhance --save-model`` through :func:`medsr.selfsup.enhance.enhance` with
+    ``steps=0`` (:mod:`medsr.selfsup.cohort`; tiling options do not apply).
 
     Args:
         image: input ``(C, X, Y, Z)``; C must equal the bundle's (image) channels.
-        bundle: loaded bundle or path to a ``.safetensors`` bundle.
+        bundle: loaded bundle, path to a ``.safetensors`` bundle, or a bundle name
+            (:func:`medsr.models.zoo.resolve_model`).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         tile: LR core edge (voxels) on the architecture's axes; default the descriptor's.
         overlap: LR voxels shared by neighbouring tiles; default 0 with an exact halo, else tile/8.
@@ -78,6 +81,10 @@ def predict(
         operation appended to ``meta.history``.
     """
     b = _load(bundle)
+    if "enhance_plan" in b.meta.extra:  # cohort mode: a network saved by enhance --save-model
+        from medsr.selfsup.enhance import enhance
+
+        return enhance(image, init=b.path, steps=0, device=device, threads=threads).image
     options: dict[str, Any] = dict(
         device=device,
         tile=tile,
@@ -190,8 +197,9 @@ def _predict(
 
 def _load(bundle: Any) -> Any:
     from medsr.models.bundle import Bundle, load_model
+    from medsr.models.zoo import resolve_model
 
-    return bundle if isinstance(bundle, Bundle) else load_model(bundle)
+    return bundle if isinstance(bundle, Bundle) else load_model(resolve_model(bundle))
 
 
 def _per_axis(layout: Layout, shape: Sequence[int], t: int, h: int, ov: int) -> tuple[list[int], list[int], list[int]]:

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -41,6 +42,7 @@ class EnhanceResult:
     uncertainty: Image
     info: dict[str, Any] = field(default_factory=dict)
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
+    model: Any = field(default=None, repr=False)  # the fitted network (CPU), for save_model
 
 
 class _Clock:
@@ -81,14 +83,23 @@ def enhance(
     """
     import torch
 
+    from medsr.selfsup.cohort import check_domain, protocol_of
     from medsr.selfsup.run import fit_network, infer_volume
 
+    if "profile" in options and options["profile"] is None:
+        del options["profile"]  # the default: rect, or the protocol bundle's
     cfg = (config or EnhanceConfig()).replace(**options)
     clock = _Clock()
     t0, c0 = time.perf_counter(), time.process_time()
+    protocol = protocol_of(cfg.init)
+    if protocol is not None:
+        explicit = {k for k, v in options.items() if v is not None} | _changed(config)
+        cfg = _with_protocol(cfg, protocol, explicit, image)
     plan = plan_enhance(
         image, spacing=cfg.spacing, factors=cfg.factors, slice_thickness_mm=cfg.slice_thickness_mm, profile=cfg.profile
     )
+    if protocol is not None:
+        check_domain(plan, protocol, image.meta.source_path)
     old_threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
@@ -105,7 +116,26 @@ def enhance(
     sr = image.with_data(out[None], grid=plan.output_grid, history=image.meta.history + [hist], slice_thickness=thick_z)
     un = image.with_data(unc[None], grid=plan.output_grid, history=image.meta.history + [hist], slice_thickness=thick_z)
     info = _record(image, plan, fitted, dc, clock, cfg, device=dev)
-    return EnhanceResult(image=sr, uncertainty=un, info=info, loss_curve=list(fitted.fit.loss_curve))
+    model = fitted.model.float().cpu().eval()
+    return EnhanceResult(image=sr, uncertainty=un, info=info, loss_curve=list(fitted.fit.loss_curve), model=model)
+
+
+def _changed(config: EnhanceConfig | None) -> set[str]:
+    """Fields of ``config`` that differ from the defaults (what the caller chose)."""
+    if config is None:
+        return set()
+    default = EnhanceConfig()
+    return {f.name for f in dataclasses.fields(config) if getattr(config, f.name) != getattr(default, f.name)}
+
+
+def _with_protocol(cfg: EnhanceConfig, protocol: dict[str, Any], explicit: set[str], image: Image) -> EnhanceConfig:
+    from medsr.selfsup.cohort import protocol_config
+
+    changes = protocol_config(cfg, protocol, explicit)
+    thickness = changes.pop("_thickness_default", None)
+    if thickness is not None and not image.meta.slice_thickness:
+        changes["slice_thickness_mm"] = thickness
+    return cfg.replace(**changes)
 
 
 def _record(

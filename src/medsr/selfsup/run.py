@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,12 +64,29 @@ def _unperm(plan: EnhancePlan) -> tuple[int, int, int]:
     return tuple(perm.index(a) for a in range(3))  # type: ignore[return-value]
 
 
-def _load_init(model: Any, init: str | None, plan: EnhancePlan) -> str:
+def _initial_model(config: EnhanceConfig, plan: EnhancePlan, cls: Any) -> tuple[Any, str]:
+    """The network to fit and where its weights came from: an enhance bundle (cohort mode), a
+    prior file, the shipped prior (``"auto"``) or random."""
+    from medsr.selfsup.cohort import protocol_of
+
+    init = config.init
+    if protocol_of(init) is not None:
+        from medsr.errors import ConfigError
+        from medsr.models.bundle import load_model
+
+        bundle = load_model(str(init))
+        model = bundle.model
+        if config.net and {**model.config, **config.net} != model.config:
+            raise ConfigError(
+                str(init), f"the bundle's network is {model.config}, not {config.net}", "drop the network options"
+            )
+        return model, f"bundle:{Path(str(init)).name}"
+    model = cls(**config.net)
     if init is None:
-        return "random"
+        return model, "random"
     from medsr.selfsup.prior import load_prior
 
-    return load_prior(model, init, plan)
+    return model, load_prior(model, init, plan)
 
 
 def _sample_profiles(plan: EnhancePlan) -> SliceProfile | dict[int, SliceProfile]:
@@ -118,11 +136,11 @@ def fit_network(
     clock.stage("prepare", t0, c0)
     t0, c0 = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
-    model = PlanarResidualNet(**config.net)
-    how = _load_init(model, config.init, plan)
+    model, how = _initial_model(config, plan, PlanarResidualNet)
     prec = resolve_precision(config.precision, device)
     t_cal = time.perf_counter()
-    threads = choose_threads(model, sampler, cfg, prec, device) if auto_threads else torch.get_num_threads()
+    calibrate = auto_threads and config.steps != 0
+    threads = choose_threads(model, sampler, cfg, prec, device) if calibrate else torch.get_num_threads()
     budget = max(0.0, config.time_budget_s - (time.perf_counter() - t_cal))  # calibration counts as training
     result = fit(
         model,
