@@ -31,9 +31,21 @@ def _scan(seed: int, spacing=(1.0, 1.0, 4.0), thickness: float | None = None) ->
 
 
 @pytest.fixture(scope="module")
-def protocol(tmp_path_factory) -> Path:
+def fitted(tmp_path_factory):
     res = enhance(_scan(0), steps=3, slice_thickness_mm=3.0, **TINY)
-    return save_model(res, tmp_path_factory.mktemp("cohort") / "protocol.safetensors")
+    return res, save_model(res, tmp_path_factory.mktemp("cohort") / "protocol.safetensors")
+
+
+@pytest.fixture(scope="module")
+def protocol(fitted) -> Path:
+    return fitted[1]
+
+
+def test_applied_to_its_own_scan_the_bundle_reproduces_the_fit(fitted) -> None:
+    res, path = fitted
+    again = enhance(_scan(0), init=str(path), steps=0, **TINY)
+    np.testing.assert_array_equal(again.image.data, res.image.data)
+    np.testing.assert_array_equal(again.uncertainty.data, res.uncertainty.data)
 
 
 def test_saved_bundle_carries_the_plan(protocol: Path) -> None:

@@ -33,12 +33,16 @@ is not yet better than the rect default, see docs/enhance.md); the noise level a
 estimated and recorded in the sidecar either way.
 Beside the output it writes OUT_uncertainty (disagreement between orientations) and a JSON
 sidecar; --report writes a self-contained HTML page.
+Cohort mode (docs/cohorts.md): --save-model keeps the fitted network and its plan as a bundle
+for the other scans of the protocol (medsr predict -m BUNDLE, or --init BUNDLE to fine-tune).
 
 examples:
   medsr enhance chest_ct.nrrd -o chest_iso.nii.gz --report chest_report
   medsr enhance dicom_series/ -o derived_series            # DICOM in, derived DICOM series out
   medsr enhance scans/ -o enhanced/ --continue             # a folder of scans
-  medsr enhance brain.nii.gz -o brain_1mm.nii.gz --spacing 1 1 1 --slice-thickness 5 --profile gaussian"""
+  medsr enhance brain.nii.gz -o brain_1mm.nii.gz --spacing 1 1 1 --slice-thickness 5 --profile gaussian
+  medsr enhance scan001.nii.gz -o sr001.nii.gz --save-model protocol.safetensors
+  medsr enhance scans/ -o sr/ --init protocol.safetensors --time-budget 15 --continue"""
 
 log = logging.getLogger("medsr.cli.enhance")
 
