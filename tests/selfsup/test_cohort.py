@@ -138,3 +138,15 @@ def test_cli_cohort_round_trip(tmp_path: Path, capsys) -> None:
         == 2
     )
     assert "exists" in capsys.readouterr().err  # checked before any training
+
+
+def test_the_package_export_is_the_function_whatever_was_imported_first() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, medsr.selfsup.cohort, medsr.selfsup.enhance; from medsr.selfsup import enhance; "
+        "print(callable(enhance), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "False"]
