@@ -30,9 +30,7 @@ Spacing = ArrayLike | None
 
 def upsample(data: Any, *, input_spacing: Spacing = None, input_affine: Spacing = None, **options: Any) -> Any:
     """Interpolate ``data`` (``factors=``/``spacing=``/``method=``, see :func:`medsr.baselines.upsample`)."""
-    from medsr.baselines import upsample as run
-
-    return apply(lambda image: run(image, **options), data, spacing=input_spacing, affine=input_affine)
+    return apply(image_verb("upsample", **options), data, spacing=input_spacing, affine=input_affine)
 
 
 def degrade(
@@ -44,9 +42,7 @@ def degrade(
     **options: Any,
 ) -> Any:
     """Simulate a thick-slice acquisition of ``data`` (see :func:`medsr.acquisition.degrade`)."""
-    from medsr.acquisition import degrade as run
-
-    return apply(lambda image: run(image, factors, **options), data, spacing=input_spacing, affine=input_affine)
+    return apply(image_verb("degrade", factors=factors, **options), data, spacing=input_spacing, affine=input_affine)
 
 
 def enhance(
@@ -55,18 +51,14 @@ def enhance(
     """Zero-data SR of ``data``'s thick axis (see :func:`medsr.selfsup.enhance.enhance`); the
     returned :class:`~medsr.selfsup.enhance.EnhanceResult` holds ``image`` and ``uncertainty``
     of ``data``'s kind (a TorchIO Subject gains ``<name>_uncertainty`` entries instead)."""
-    from medsr.selfsup.enhance import enhance as run
-
-    return apply(lambda image: run(image, config, **options), data, spacing=input_spacing, affine=input_affine)
+    return apply(image_verb("enhance", config=config, **options), data, spacing=input_spacing, affine=input_affine)
 
 
 def predict(
     data: Any, bundle: Any, *, input_spacing: Spacing = None, input_affine: Spacing = None, **options: Any
 ) -> Any:
     """Super-resolve ``data`` with a model bundle (see :func:`medsr.engine.predict.predict`)."""
-    from medsr.engine.predict import predict as run
-
-    return apply(lambda image: run(image, bundle, **options), data, spacing=input_spacing, affine=input_affine)
+    return apply(image_verb("predict", bundle=bundle, **options), data, spacing=input_spacing, affine=input_affine)
 
 
 def evaluate(reference: Any, predictions: Any, **options: Any) -> dict[str, Any]:
@@ -101,6 +93,8 @@ def image_verb(name: str, **options: Any) -> Callable[[Image], Any]:
     if name == "degrade":
         from medsr.acquisition import degrade as deg
 
+        if "factors" not in options:
+            raise ConfigError(None, "the degrade transform needs factors=", "pass factors=(1, 1, 4)")
         return lambda image: deg(image, **options)
     if name == "enhance":
         from medsr.selfsup.enhance import enhance as enh
