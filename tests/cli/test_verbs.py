@@ -172,7 +172,7 @@ def test_every_verb_has_help(capsys: pytest.CaptureFixture) -> None:
 @pytest.mark.slow
 def test_demo_writes_report_figure_and_sidecars(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "demo"
-    assert main(["demo", "-o", str(out), "--time-budget", "3"]) == 0
+    assert main(["demo", "-o", str(out), "--time-budget", "3", "--no-tta"]) == 0
     assert (out / "mni_comparison.png").read_bytes()[:4] == b"\x89PNG"
     assert "<!DOCTYPE html>" in (out / "report" / "report.html").read_text()
     side = json.loads((out / "chest_ct_1mm.json").read_text())

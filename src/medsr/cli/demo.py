@@ -40,6 +40,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="training seconds for each enhancement (default 60)",
     )
+    p.add_argument(
+        "--no-tta",
+        dest="tta",
+        action="store_false",
+        help="skip flip averaging at inference (4x faster inference, about 0.1 dB lower)",
+    )
     p.add_argument("--skip-check", action="store_true", help="only enhance the CT; skip the MNI check")
     p.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier demo run")
 
@@ -53,7 +59,7 @@ def _enhance_ct(out: Path, args: argparse.Namespace, progress: Progress) -> dict
 
     ct = read(sample_path("chest-ct"))
     target = (float(ct.spacing[0]), float(ct.spacing[1]), 1.0)
-    res = enhance(ct, spacing=target, time_budget_s=args.time_budget, progress=progress.stage)
+    res = enhance(ct, spacing=target, time_budget_s=args.time_budget, tta=args.tta, progress=progress.stage)
     progress.close()
     side = {"command": "demo", "step": "enhance", "input": "embedded sample chest-ct", **res.info}
     write(res.image, out / "chest_ct_1mm.nii.gz", overwrite=args.overwrite, sidecar=side)
@@ -96,7 +102,7 @@ def _check_mni(out: Path, args: argparse.Namespace, progress: Progress) -> list[
         sidecar={"command": "demo", "step": "degrade", "acquisition_model": lr.meta.history[-1]},
     )
     preds = [upsample(lr, factors=f, method=m) for m in ("linear", "bspline")]
-    res = enhance(lr, factors=f, time_budget_s=args.time_budget, progress=progress.stage)
+    res = enhance(lr, factors=f, time_budget_s=args.time_budget, tta=args.tta, progress=progress.stage)
     progress.close()
     preds.append(res.image)
     names = ["linear", "bspline", "medsr"]
