@@ -118,9 +118,10 @@ def protocol_of(init: Any) -> dict[str, Any] | None:
     return plan
 
 
-def protocol_config(config: Any, plan: dict[str, Any], explicit: set[str]) -> Any:
-    """``config`` with the bundle's target factors, profile and thickness where not ``explicit``;
-    fine-tuning (steps ≠ 0) runs at a quarter of the learning rate and without warm-up."""
+def protocol_config(config: Any, plan: dict[str, Any], explicit: set[str], header_thickness: float | None) -> Any:
+    """The changes to ``config`` that give the bundle's target factors, profile and thickness
+    (the last only for a scan whose header has none) where not ``explicit``; fine-tuning
+    (steps ≠ 0) runs at a quarter of the learning rate and without warm-up."""
     changes: dict[str, Any] = {}
     if not explicit & {"factors", "spacing"}:
         changes["factors"] = tuple(plan["factors"])
@@ -132,8 +133,8 @@ def protocol_config(config: Any, plan: dict[str, Any], explicit: set[str]) -> An
             if kernel
             else prof["kind"]
         )
-    if "slice_thickness_mm" not in explicit and not plan["profile"].get("kernel_mm"):
-        changes["_thickness_default"] = float(plan["input_slice_thickness_mm"])
+    if "slice_thickness_mm" not in explicit and not plan["profile"].get("kernel_mm") and not header_thickness:
+        changes["slice_thickness_mm"] = float(plan["input_slice_thickness_mm"])
     if config.steps != 0 and "fit" not in explicit:
         changes["fit"] = replace(config.fit, lr=config.fit.lr * FINE_TUNE_LR_SCALE, warmup=0.0)
     return changes

@@ -131,11 +131,7 @@ def _changed(config: EnhanceConfig | None) -> set[str]:
 def _with_protocol(cfg: EnhanceConfig, protocol: dict[str, Any], explicit: set[str], image: Image) -> EnhanceConfig:
     from medsr.selfsup.cohort import protocol_config
 
-    changes = protocol_config(cfg, protocol, explicit)
-    thickness = changes.pop("_thickness_default", None)
-    if thickness is not None and not image.meta.slice_thickness:
-        changes["slice_thickness_mm"] = thickness
-    return cfg.replace(**changes)
+    return cfg.replace(**protocol_config(cfg, protocol, explicit, image.meta.slice_thickness))
 
 
 def _record(
