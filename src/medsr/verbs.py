@@ -72,8 +72,15 @@ def evaluate(reference: Any, predictions: Any, **options: Any) -> dict[str, Any]
     return run(to_image(reference), preds, **options)
 
 
-#: The verbs that transforms (:mod:`medsr.integrations`) can run.
-TRANSFORM_VERBS = ("upsample", "predict", "enhance", "degrade")
+#: The verbs that transforms (:mod:`medsr.integrations`) can run, their implementations and
+#: the option each one needs.
+_IMPLEMENTATIONS = {
+    "upsample": ("medsr.baselines:upsample", None),
+    "predict": ("medsr.engine.predict:predict", ("bundle", "bundle='model.safetensors'")),
+    "enhance": ("medsr.selfsup.enhance:enhance", None),
+    "degrade": ("medsr.acquisition:degrade", ("factors", "factors=(1, 1, 4)")),
+}
+TRANSFORM_VERBS = tuple(_IMPLEMENTATIONS)
 
 
 def image_verb(name: str, **options: Any) -> Callable[[Image], Any]:
@@ -86,24 +93,13 @@ def image_verb(name: str, **options: Any) -> Callable[[Image], Any]:
         >>> f(Image(np.zeros((1, 2, 2, 2), np.float32))).shape
         (2, 2, 4)
     """
-    if name == "upsample":
-        from medsr.baselines import upsample as up
+    from importlib import import_module
 
-        return lambda image: up(image, **options)
-    if name == "degrade":
-        from medsr.acquisition import degrade as deg
-
-        if "factors" not in options:
-            raise ConfigError(None, "the degrade transform needs factors=", "pass factors=(1, 1, 4)")
-        return lambda image: deg(image, **options)
-    if name == "enhance":
-        from medsr.selfsup.enhance import enhance as enh
-
-        return lambda image: enh(image, **options)
-    if name == "predict":
-        from medsr.engine.predict import predict as pred
-
-        if "bundle" not in options:
-            raise ConfigError(None, "the predict transform needs bundle=", "pass bundle='model.safetensors'")
-        return lambda image: pred(image, **options)
-    raise ConfigError(None, f"unknown verb {name!r}", f"use one of {', '.join(TRANSFORM_VERBS)}")
+    if name not in _IMPLEMENTATIONS:
+        raise ConfigError(None, f"unknown verb {name!r}", f"use one of {', '.join(TRANSFORM_VERBS)}")
+    target, needs = _IMPLEMENTATIONS[name]
+    if needs is not None and needs[0] not in options:
+        raise ConfigError(None, f"the {name} transform needs {needs[0]}=", f"pass {needs[1]}")
+    module, attr = target.split(":")
+    run = getattr(import_module(module), attr)
+    return lambda image: run(image, **options)
