@@ -114,6 +114,19 @@ class Grid:
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
+def affine_4x4(affine: ArrayLike) -> np.ndarray:
+    """A 4×4 affine; a 2D homogeneous 3×3 one gets an identity Z axis.
+
+    Example:
+        >>> affine_4x4([[2, 0, 5], [0, 3, 6], [0, 0, 1]])[:, 3].tolist()
+        [5.0, 6.0, 0.0, 1.0]
+    """
+    a = np.asarray(affine, dtype=np.float64)
+    if a.shape != (3, 3):
+        return a
+    return np.array([[a[0, 0], a[0, 1], 0, a[0, 2]], [a[1, 0], a[1, 1], 0, a[1, 2]], [0, 0, 1, 0], [0, 0, 0, 1]])
+
+
 def grid_from_affine(shape: Sequence[int], affine: ArrayLike, path: str | None = None) -> Grid:
     """The :class:`Grid` of a 4×4 voxel-to-**LPS** affine (use ``LPS_TO_RAS @ ras`` for RAS).
 

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from medsr.errors import GeometryError, InvalidImageError
-from medsr.geometry import Grid, grid_from_affine
+from medsr.geometry import Grid, affine_4x4, grid_from_affine
 from medsr.image import Image, ImageMeta
 
 
@@ -59,9 +59,7 @@ def _grid(shape: tuple[int, ...], spacing: ArrayLike | None, affine: ArrayLike |
         sp = np.append(sp, 1.0)
     if affine is None:
         return Grid(shape, sp if sp is not None else np.ones(3), np.zeros(3), np.eye(3))  # type: ignore[arg-type]
-    a = np.asarray(affine, dtype=np.float64)
-    if a.shape == (3, 3):  # a 2D homogeneous affine
-        a = np.array([[a[0, 0], a[0, 1], 0, a[0, 2]], [a[1, 0], a[1, 1], 0, a[1, 2]], [0, 0, 1, 0], [0, 0, 0, 1]])
+    a = affine_4x4(affine)
     grid = grid_from_affine(shape, a)
     if sp is not None and not np.allclose(sp, grid.spacing, rtol=1e-6):
         raise GeometryError(

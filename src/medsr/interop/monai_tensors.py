@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from medsr.geometry import LPS_TO_RAS
+from medsr.geometry import LPS_TO_RAS, affine_4x4
 from medsr.image import Image, ImageMeta
 
 
@@ -34,16 +34,12 @@ def adapt_monai(tensor: Any) -> tuple[Image, Any]:
     if two_d:
         vox = vox[..., None]
     lps_space = str(meta_in.get("space", "RAS")).upper() == "LPS"
-    affine = np.asarray(tensor.affine.detach().cpu().numpy() if hasattr(tensor.affine, "numpy") else tensor.affine)
-    if affine.shape == (3, 3):
-        affine = np.array(
-            [[*affine[0, :2], 0, affine[0, 2]], [*affine[1, :2], 0, affine[1, 2]], [0, 0, 1, 0], [0, 0, 0, 1]]
-        )
+    raw = np.asarray(tensor.affine.detach().cpu().numpy() if hasattr(tensor.affine, "numpy") else tensor.affine)
+    affine = affine_4x4(raw)
     ras = LPS_TO_RAS @ affine if lps_space else affine
     path = meta_in.get("filename_or_obj")
     meta = ImageMeta(source_format="monai", source_path=str(path) if path else None, spatial_dims=2 if two_d else 3)
     image = Image.from_ras_affine(np.asarray(vox, dtype=np.float32), ras, meta)
-    shape3 = affine.shape == (4, 4) and tensor.affine.shape[0] == 4
 
     def back(out: Image) -> Any:
         import torch
@@ -52,7 +48,7 @@ def adapt_monai(tensor: Any) -> tuple[Image, Any]:
         data = out.data[..., 0] if two_d else out.data
         data = data[0] if no_channel else data
         aff = LPS_TO_RAS @ out.to_ras_affine() if lps_space else out.to_ras_affine()
-        if two_d and not shape3:
+        if two_d and raw.shape == (3, 3):  # give back the 3×3 it came with
             aff = aff[[0, 1, 3]][:, [0, 1, 3]]
         meta_out = copy.deepcopy({k: v for k, v in meta_in.items() if k not in ("affine",)})
         meta_out["spatial_shape"] = np.asarray(out.shape[:2] if two_d else out.shape)
