@@ -31,3 +31,19 @@ def test_make_prior_runs_and_writes_a_loadable_prior(tmp_path: Path) -> None:
     from medsr.selfsup.prior import load_prior
 
     assert load_prior(PlanarResidualNet(), out).startswith("prior:")
+
+
+def test_labels_benchmark_prints_exact_and_no_new_values() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "labels.py"
+    res = subprocess.run(
+        [sys.executable, str(script), "--labels", "12", "--shape", "40", "40", "8"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    row = res.stdout.splitlines()[2].split("|")
+    assert row[3].strip() == "40×40×40" and row[6].strip() == "True" and row[7].strip() == "none", res.stdout

@@ -34,6 +34,8 @@ from medsr.geometry import Grid, upsample_grid
 from medsr.image import Image
 
 METHODS = ("nearest", "linear", "bspline", "lanczos")
+#: The classical super-resolution families of :mod:`medsr.classical` (same names there).
+CLASSICAL = ("shape", "registration", "nlm")
 LANCZOS_RADIUS = 5  # SimpleITK's sitkLanczosWindowedSinc
 
 
@@ -43,6 +45,8 @@ def upsample(
     factors: ArrayLike | None = None,
     spacing: ArrayLike | None = None,
     method: str = "bspline",
+    labels: bool = False,
+    progress: Any = None,
 ) -> Image:
     """Resample ``image`` to per-axis ``factors`` or a target ``spacing`` (mm), keeping the FOV.
 
@@ -50,12 +54,28 @@ def upsample(
         image: ``(C, X, Y, Z)`` Image (2D images: Z = 1; give 2 or 3 factors/spacings).
         factors: per-axis factors (> 0, non-integer allowed); ``1 1 4`` makes Z four times finer.
         spacing: target spacing (mm) instead of factors.
-        method: ``nearest``, ``linear``, ``bspline`` or ``lanczos``.
+        method: ``nearest``, ``linear``, ``bspline``, ``lanczos``, or a classical
+            super-resolution method of :mod:`medsr.classical`: ``shape``, ``registration``, ``nlm``.
+        labels: ``image`` is a label map: per-label shape-based interpolation
+            (:func:`medsr.classical.labels.upsample_labels`); ``method`` is then ignored.
+        progress: ``callback(done, total)`` for the classical methods.
     """
     factors = _pad2d(factors, image, 1.0)
     spacing = _pad2d(spacing, image, float(image.spacing[2]))
     grid = upsample_grid(image.grid, factors=factors, spacing=spacing)
-    out = resample_to_grid(image, grid, method)
+    if labels:
+        from medsr.classical.labels import upsample_labels
+
+        out = upsample_labels(image, grid, progress)
+        method = "labels"
+    elif method in CLASSICAL:
+        from medsr.classical import upsample as classical_upsample
+
+        out = classical_upsample(image, grid=grid, method=method, progress=progress)
+    else:
+        out = resample_to_grid(image, grid, method)
+    if method not in METHODS:  # the resampler's record is this one; the others keep theirs
+        out.meta.history.append({"method": method})
     out.meta.history[-1].update(
         op="upsample",
         factors=None if factors is None else [float(v) for v in factors],

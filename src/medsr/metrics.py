@@ -135,11 +135,9 @@ def psnr(
     return float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
 
 
-def ssim(
-    ref: np.ndarray | Image, pred: np.ndarray | Image, data_range: float, mask: np.ndarray | None = None
-) -> tuple[float, float | None]:
-    """``(whole-image SSIM, mean SSIM inside mask or None)`` with scikit-image's defaults
-    (7-voxel box window, smaller for thin images)."""
+def ssim_map(ref: np.ndarray | Image, pred: np.ndarray | Image, data_range: float) -> tuple[float, np.ndarray]:
+    """``(whole-image SSIM, (X, Y, Z) SSIM map)`` with scikit-image's defaults (7-voxel box
+    window, smaller for thin images; channels averaged)."""
     from skimage.metrics import structural_similarity
 
     a, b = _as4d(ref), _as4d(pred)
@@ -156,13 +154,20 @@ def ssim(
     whole, smap = structural_similarity(
         x, y, data_range=float(data_range), win_size=win, full=True, channel_axis=-1 if multi else None
     )
-    if mask is None:
-        return float(whole), None
     smap = smap.mean(axis=-1) if multi else smap
+    return float(whole), (smap[..., None] if planar else smap)
+
+
+def ssim(
+    ref: np.ndarray | Image, pred: np.ndarray | Image, data_range: float, mask: np.ndarray | None = None
+) -> tuple[float, float | None]:
+    """``(whole-image SSIM, mean SSIM inside mask or None)`` (:func:`ssim_map`)."""
+    whole, smap = ssim_map(ref, pred, data_range)
+    if mask is None:
+        return whole, None
     m = np.asarray(mask, dtype=bool)
     m = m[0] if m.ndim == 4 else m
-    m = m[..., 0] if planar else m
-    return float(whole), (float(smap[m].mean()) if m.any() else None)
+    return whole, (float(smap[m].mean()) if m.any() else None)
 
 
 def slice_profile(
@@ -246,6 +251,7 @@ def evaluate(
     names: Sequence[str] | None = None,
     mask: str | np.ndarray | Image | None = "threshold",
     factors: Sequence[float] | None = None,
+    segment: str | Image | None = None,
 ) -> dict[str, Any]:
     """Score ``predictions`` against ``reference`` (see the module docstring).
 
@@ -255,13 +261,18 @@ def evaluate(
         names: one name each (default: file stems, else ``prediction1`` …).
         mask: ``threshold`` (the referee's mask; also for ``None``), ``otsu`` or ``auto``
             (:func:`medsr.mask.foreground_mask`), or an ``(X, Y, Z)`` bool array / mask Image.
-        factors: the degradation factors; their axes lose ``ceil(f)`` border voxels and the
-            largest one is the axis of the per-slice PSNR profile.
+        factors: the degradation factors; their axes lose ``ceil(f)`` border voxels, and the
+            largest one is the axis of the per-slice PSNR profile and of the acquired/unacquired
+            split (:mod:`medsr.downstream`).
+        segment: ``threshold``, ``otsu`` or a reference label map: also segment the reference
+            and every prediction the same way and report Dice, volume error and HD95
+            (:func:`medsr.downstream.downstream`).
 
     Returns:
         ``{"reference": {...}, "data_range", "lo", "mask": {"method", "voxels"}, "factors",
         "slice_axis", "predictions": {name: {"psnr", "ssim", "ssim_mask", "mask_voxels",
-        "resampled", "data_range", "slice_profile"}}}``; JSON-able (NaN/inf become None).
+        "resampled", "data_range", "slice_profile", "slices" (acquired/unacquired, with factors),
+        "segmentation" (with segment)}}, "segmentation_rule"}``; JSON-able (NaN/inf become None).
     """
     preds = [predictions] if isinstance(predictions, Image) else list(predictions)
     labels = _names(preds, names)
@@ -275,7 +286,17 @@ def evaluate(
     f = _factor_list(factors, reference)
     m, method = _evaluation_mask(reference, mask, dr, lo, f)
     axis = int(np.argmax(f)) if f is not None and max(f) > 1 else (1 if reference.is_2d else 2)
-    results = {name: _score_one(reference, ref, p, m, dr, axis) for name, p in zip(labels, preds, strict=False)}
+    split = f[axis] if f is not None and f[axis] > 1 else None
+    aligned = {name: _on_grid(reference, p) for name, p in zip(labels, preds, strict=True)}
+    results = {name: _score_one(ref, p, m, dr, axis, split) for name, p in aligned.items()}
+    rule = None
+    if segment is not None:
+        from medsr.downstream import downstream
+
+        seg = downstream(reference, {n: p for n, (p, _) in aligned.items()}, segment)
+        rule = seg.pop("rule")
+        for name, r in seg.items():
+            results[name]["segmentation"] = r
     return {
         "reference": {
             "shape": list(reference.shape),
@@ -288,6 +309,7 @@ def evaluate(
         "factors": f,
         "slice_axis": axis,
         "predictions": results,
+        "segmentation_rule": rule,
     }
 
 
@@ -309,12 +331,26 @@ def evaluation_table(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "resampled": r["resampled"],
                 "data_range": r["data_range"],
                 "psnr_gain_vs_first_db": gain,
+                **_extra_columns(r),
             }
         )
     return rows
 
 
-def _score_one(reference: Image, ref: np.ndarray, pred: Image, m: np.ndarray, dr: float, axis: int) -> dict[str, Any]:
+def _extra_columns(r: dict[str, Any]) -> dict[str, Any]:
+    """The acquired/unacquired and segmentation figures of one prediction, flat."""
+    out: dict[str, Any] = {}
+    for part in ("acquired", "unacquired"):
+        s = (r.get("slices") or {}).get(part)
+        if s:
+            out[f"psnr_{part}"], out[f"ssim_{part}"] = s["psnr"], s["ssim"]
+    seg = r.get("segmentation") or {}
+    out.update({k: seg[k] for k in ("dice", "volume_error_ml", "hd95_mm") if k in seg})
+    return out
+
+
+def _on_grid(reference: Image, pred: Image) -> tuple[Image, bool]:
+    """``(pred on the reference grid, whether it had to be resampled)``."""
     from medsr.baselines import resample_to_grid
 
     if pred.channels != reference.channels:
@@ -323,21 +359,32 @@ def _score_one(reference: Image, ref: np.ndarray, pred: Image, m: np.ndarray, dr
             f"prediction has {pred.channels} channels, reference {reference.channels}",
             "compare images of the same kind",
         )
-    resampled = not same_grid(pred, reference)
-    if resampled:
-        pred = resample_to_grid(pred, reference.grid, "linear")
+    if same_grid(pred, reference):
+        return pred, False
+    return resample_to_grid(pred, reference.grid, "linear"), True
+
+
+def _score_one(
+    ref: np.ndarray, aligned: tuple[Image, bool], m: np.ndarray, dr: float, axis: int, split: float | None
+) -> dict[str, Any]:
+    pred, resampled = aligned
     b = _as4d(pred)
-    whole, inside = ssim(ref, b, dr, m)
+    whole, smap = ssim_map(ref, b, dr)
     prof = slice_profile(ref, b, m, axis, dr)
-    return {
+    out: dict[str, Any] = {
         "psnr": _finite(psnr(ref, b, m, dr)),
         "ssim": _finite(whole),
-        "ssim_mask": _finite(inside),
+        "ssim_mask": _finite(float(smap[m].mean()) if m.any() else None),
         "mask_voxels": int(m.sum()),
         "resampled": bool(resampled),
         "data_range": dr,
         "slice_profile": [_finite(v) for v in prof],
     }
+    if split is not None:
+        from medsr.downstream import split_scores
+
+        out["slices"] = split_scores(ref, b, m, smap, dr, axis, split)
+    return out
 
 
 def _evaluation_mask(

@@ -19,6 +19,7 @@ from medsr.cli.common import (
     sidecar_base,
     spacing3,
 )
+from medsr.cli.seg_option import add_labels_flag, check_labels_flag, labels_outputs, read_labels, write_labels
 from medsr.errors import ConfigError
 
 HELP = "make a thick-slice CT/MRI near-isotropic, learning from the scan itself (no training data)"
@@ -132,6 +133,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also write the fitted network as a bundle for the other scans of this protocol "
         "(medsr predict -m FILE, or enhance --init FILE); one scan only",
     )
+    add_labels_flag(g4)
     add_batch_flags(g4)
 
 
@@ -177,7 +179,7 @@ def outputs_of(job: Job, args: argparse.Namespace) -> list[tuple[Path, bool]]:
 
     unc = companion(job.output, "uncertainty")
     is_dir = output_format(job.output, args.format) == "dicom"
-    outs = [(unc, False), (sidecar_path(unc), False), (job.output, is_dir)]
+    outs = [(unc, False), (sidecar_path(unc), False), *labels_outputs(job.output, args), (job.output, is_dir)]
     if getattr(args, "save_model", None):
         outs.append((Path(args.save_model).expanduser(), False))
     report = _report_dir(job, args)
@@ -193,6 +195,7 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> dict:
 
     t0 = time.perf_counter()
     lr = read(job.source, series=parse_series(args.series))
+    seg = read_labels(args, lr)
     result = enhance(
         lr,
         **_target(args),
@@ -221,6 +224,8 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> dict:
             sidecar=sidecar_base("enhance", args, input=str(job.source), uncertainty_of=str(job.output)),
             stage=unit,
         )
+        if seg is not None:
+            side["labels"] = str(write_labels("enhance", seg, result.image, job.output, args, stage=unit))
         out = write(
             result.image, job.output, dtype=args.dtype, overwrite=args.overwrite, format=fmt, sidecar=side, stage=unit
         )
@@ -252,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 args.input, "--save-model fits on one scan, not a folder", "give one scan of the protocol"
             )
+    check_labels_flag(args)
     plan = plan_batch(
         args.input,
         args.output,

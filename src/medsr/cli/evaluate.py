@@ -20,11 +20,20 @@ axis with factor F > 1; SSIM is 3D over the whole image with the same data range
 conventions of ../shared/referee). A prediction on another grid is resampled onto the
 reference grid (linear, in world coordinates) and flagged 'resampled'.
 
+With --factors, PSNR/SSIM are also given at acquired slices (within half a voxel of an LR slice
+centre) and at unacquired ones. --segment segments the reference and every prediction the same
+way (threshold: the threshold segmentation, fixed on the reference; otsu; or a reference label
+map FILE, whose best-fitting threshold is applied near the labels) and reports Dice, the volume
+error in mL and the 95 % Hausdorff distance in mm.
+
 examples:
   medsr evaluate --reference hr.nii.gz --prediction sr.nii.gz bspline.nii.gz --factors 1 1 4
-  medsr evaluate --reference hr.nii.gz --prediction sr.nii.gz --lr lr.nii.gz --figure cmp.png --json scores.json"""
+  medsr evaluate --reference hr.nii.gz --prediction sr.nii.gz --lr lr.nii.gz --figure cmp.png --json scores.json
+  medsr evaluate --reference hr.nii.gz --prediction sr.nii.gz --factors 1 1 5 --segment seg.nii.gz"""
 
 COLUMNS = ("name", "psnr", "ssim", "ssim_mask", "gain_vs_bspline_db", "mask_voxels", "resampled")
+SPLIT_COLUMNS = ("psnr_acquired", "psnr_unacquired", "ssim_acquired", "ssim_unacquired")
+SEG_COLUMNS = ("dice", "volume_error_ml", "hd95_mm")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,6 +52,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="threshold",
         metavar="threshold|otsu|FILE",
         help="foreground mask: threshold (referee convention, default), otsu, or a mask image file",
+    )
+    p.add_argument(
+        "--segment",
+        default=None,
+        metavar="threshold|otsu|FILE",
+        help="also segment reference and predictions the same way: Dice, volume error (mL), HD95 (mm)",
     )
     p.add_argument("--json", default=None, metavar="F", help="write all scores (and per-slice profiles) as JSON")
     p.add_argument("--csv", default=None, metavar="F", help="write the score table as CSV")
@@ -64,8 +79,9 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if len({Path(p).absolute() for p in outs}) < len(outs):
         raise OutputError(outs[0], "two of --json/--csv/--figure name the same file", "give each its own name")
     register_inputs([args.reference, *args.prediction, *([args.lr] if args.lr else [])])
-    if args.mask not in ("threshold", "otsu"):
-        register_inputs([args.mask])
+    for choice in (args.mask, args.segment):
+        if choice is not None and choice not in ("threshold", "otsu"):
+            register_inputs([choice])
     check_outputs([(p, False) for p in outs], overwrite=args.overwrite)
 
 
@@ -87,16 +103,23 @@ def _load(args: argparse.Namespace) -> tuple:
     mask = args.mask
     if mask not in ("threshold", "otsu"):
         mask = read(mask).data[0] > 0.5
-    return ref, preds, names, mask
+    segment = args.segment
+    if segment is not None and segment not in ("threshold", "otsu"):
+        from medsr.classical.labels import check_labels
+
+        segment = read(segment)
+        check_labels(segment)
+    return ref, preds, names, mask, segment
 
 
 def run(args: argparse.Namespace) -> int:
     from medsr.metrics import evaluate, evaluation_table
 
     _check_outputs(args)
-    ref, preds, names, mask = _load(args)
-    result = evaluate(ref, preds, names=names, mask=mask, factors=factors3(args.factors))
+    ref, preds, names, mask, segment = _load(args)
+    result = evaluate(ref, preds, names=names, mask=mask, factors=factors3(args.factors), segment=segment)
     rows = evaluation_table(result)
+    columns = list(COLUMNS) + (list(SPLIT_COLUMNS) if args.factors else []) + (list(SEG_COLUMNS) if segment else [])
     base = next((r["psnr"] for r in rows if r["name"] == "bspline"), None)
     for r in rows:
         ok = base is not None and r["psnr"] is not None
@@ -104,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         if r["psnr"] is None:  # identical images: infinite PSNR (JSON keeps null)
             r["psnr"] = float("inf")
     if not args.quiet:
-        print_table(rows, COLUMNS)
+        print_table(rows, columns)
     if args.json:
         finite = [
             {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in rows
@@ -112,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, {"reference": args.reference, "rows": finite, "result": result}, args.overwrite)
     if args.csv:
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore")
+        w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
         write_text(args.csv, buf.getvalue(), args.overwrite)

@@ -10,6 +10,7 @@ from typing import Any
 from medsr.batch import SAME_FORMAT
 from medsr.cli.common import Progress, add_batch_flags, parse_series, print_table, say, sidecar_base
 from medsr.cli.models import add_path_flag
+from medsr.cli.seg_option import add_labels_flag, check_labels_flag, labels_outputs, read_labels, write_labels
 from medsr.errors import ConfigError
 
 HELP = "super-resolve images with a trained bundle (file or folder in, folder out; resumable, shardable)"
@@ -73,6 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="float32",
         help="output voxel type: float32 (default) or the input's type (rounded, clipped)",
     )
+    add_labels_flag(p)
     add_batch_flags(p)
 
 
@@ -95,6 +97,7 @@ def _predict_one(src: Path, dst: Path, bundle: Any, args: argparse.Namespace, ba
     from medsr.io import read, write
 
     img = read(src, series=parse_series(args.series) if src.is_dir() else None)
+    seg = read_labels(args, img)
     sr = predict(
         img,
         bundle,
@@ -118,8 +121,19 @@ def _predict_one(src: Path, dst: Path, bundle: Any, args: argparse.Namespace, ba
         intended_use=meta.intended_use,
         prediction=record,
     )
-    write(sr, dst, dtype=args.out_dtype, overwrite=args.overwrite, format=args.format, sidecar=sidecar)
+    from medsr.io.atomic import Staging
+
+    with Staging(overwrite=args.overwrite) as unit:
+        if seg is not None:
+            sidecar["labels"] = str(write_labels("predict", seg, sr, dst, args, stage=unit))
+        write(sr, dst, dtype=args.out_dtype, overwrite=args.overwrite, format=args.format, sidecar=sidecar, stage=unit)
     return {"shape": "×".join(str(s) for s in sr.shape)}
+
+
+def _outputs(job: Any, args: argparse.Namespace) -> list[tuple[Path, bool]]:
+    from medsr.io.sidecar import sidecar_path
+
+    return [*labels_outputs(job.output, args), (job.output, False), (sidecar_path(job.output), False)]
 
 
 def _is_protocol(path: Path) -> bool:
@@ -162,11 +176,13 @@ def run(args: argparse.Namespace) -> int:
     model_path = resolve_model(args.model, args.models_path)
     if _is_protocol(model_path):
         return _run_protocol(args, model_path)
+    check_labels_flag(args)
     plan = plan_batch(
         args.input,
         args.output,
         fmt=args.format,
         suffixes=SUFFIXES,
+        outputs_of=lambda job: _outputs(job, args),
         single_into_folder=True,
         overwrite=args.overwrite,
         resume=args.resume,

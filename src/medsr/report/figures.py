@@ -303,6 +303,9 @@ def _panel_title(name: str, scores: dict[str, dict]) -> str:
         parts.append(f"PSNR {s['psnr']:.2f} dB")
     if s.get("ssim") is not None:
         parts.append(f"SSIM {s['ssim']:.4f}")
+    seg = s.get("segmentation") or {}
+    if seg.get("dice") is not None:
+        parts.append(f"Dice {seg['dice']:.3f}")
     return name + ("\n" + " · ".join(parts) if parts else "\n ")
 
 
