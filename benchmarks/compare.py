@@ -226,6 +226,8 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(row)
             preds[cname][m] = out
             print("| " + " | ".join(_cell(row.get(c), c) for c in COLS) + " |", flush=True)
+            if args.json:  # kept up to date, so a stopped run keeps what it measured
+                args.json.write_text(json.dumps({"rows": rows}, indent=2, default=float))
     load = os.getloadavg()
     print(f"\nload average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} CPUs; threads {args.threads}")
     if args.json:

@@ -57,11 +57,29 @@ def upsample(
         raise ConfigError(image.meta.source_path, f"unknown classical method {method!r}", f"use {', '.join(METHODS)}")
     if grid is None:
         grid = upsample_grid(image.grid, factors=factors, spacing=spacing)
+    _check_memory(image, grid, method)
     if method == "nlm":
         from medsr.classical.nlm import NLMConfig, nlm_upsample
 
         return nlm_upsample(image, grid, NLMConfig(**options), progress)
     return _between_slices(image, grid, method, progress, **options)
+
+
+#: Working bytes per output voxel and channel: nlm keeps float64 estimates, its filter's padded
+#: copy and weights; the slice methods a float32 output and a few slices.
+BYTES_PER_VOXEL = {"nlm": 72, "shape": 12, "registration": 12}
+
+
+def _check_memory(image: Image, grid: Grid, method: str) -> None:
+    from medsr.budget import check_fits
+
+    n_out = int(np.prod(grid.shape)) * image.channels
+    check_fits(
+        BYTES_PER_VOXEL[method] * n_out + 8 * int(np.prod(image.shape)) * image.channels,
+        f"{method} upsampling onto the {'×'.join(map(str, grid.shape))} grid",
+        image.meta.source_path,
+        "choose smaller factors or crop the input",
+    )
 
 
 def _between_slices(

@@ -114,6 +114,14 @@ def upsample_labels(seg: Image, grid: Grid, progress: Callable[[int, int], None]
     float32 holding the input's labels, ``meta.source_dtype`` kept for writing."""
     check_labels(seg)
     from medsr.baselines import resample_to_grid
+    from medsr.budget import check_fits
+
+    check_fits(
+        12 * int(np.prod(grid.shape)),
+        f"label upsampling onto the {'×'.join(map(str, grid.shape))} grid",
+        seg.meta.source_path,
+        "choose smaller factors or crop the label map",
+    )
 
     factors = np.asarray(seg.spacing) / np.asarray(grid.spacing)
     axis = int(np.argmax(factors)) if not seg.is_2d else 0
