@@ -131,7 +131,7 @@ def run_method(method: str, case: dict[str, Any], budget: float) -> Any:
 
 
 def score(case: dict[str, Any], pred: Any, name: str) -> dict[str, Any]:
-    from medsr.metrics import evaluate
+    from medsr.evaluation import evaluate
 
     hr = case["hr"]
     r = evaluate(hr, [pred], names=[name], factors=case["factors"], segment="threshold")["predictions"][name]

@@ -1,7 +1,7 @@
 """``enhance`` on realistic acquisitions: unknown slice profiles, gaps and overlaps, noise (issue 10).
 
 Every case is made from a volume with sharp axes by ``medsr.degrade`` with the true profile and
-noise, and scored against that volume with ``medsr.metrics.evaluate`` (the referee's mask,
+noise, and scored against that volume with ``medsr.evaluation.evaluate`` (the referee's mask,
 range, border and SSIM conventions):
 
 * sources: ``mni`` (MNI152 1 mm: smooth and noise-free, it flatters every method), ``ct`` (the
@@ -109,7 +109,7 @@ def make_case(name: str, heldout: Path | None) -> dict[str, Any]:
 
 
 def score(case: dict[str, Any], pred: Any) -> tuple[float, float]:
-    from medsr.metrics import evaluate
+    from medsr.evaluation import evaluate
 
     res = evaluate(case["hr"], [pred], names=["p"], factors=case["factors"])
     s = res["predictions"]["p"]

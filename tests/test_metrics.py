@@ -10,8 +10,9 @@ import pytest
 from medsr.acquisition import degrade
 from medsr.baselines import upsample
 from medsr.errors import ConfigError, InvalidImageError
+from medsr.evaluation import evaluate, evaluation_table
 from medsr.image import Image, ImageMeta
-from medsr.metrics import data_consistency_error, evaluate, evaluation_table, psnr, reference_mask, slice_profile, ssim
+from medsr.metrics import data_consistency_error, psnr, reference_mask, slice_profile, ssim
 from tests.acquisition.referee_case import mni_case, our_upsample_scored, read_image
 
 
@@ -169,8 +170,8 @@ def test_evaluate_agrees_with_referee_score(tmp_path_factory: pytest.TempPathFac
 
 def test_training_validation_scores_are_medsr_evaluate_scores() -> None:
     """Bundle metrics (train/validate.py) and ``medsr evaluate`` compute the same PSNR/SSIM."""
+    from medsr.evaluation import evaluate
     from medsr.image import Image
-    from medsr.metrics import evaluate
     from medsr.train.validate import referee_scores
 
     rng = np.random.default_rng(3)

@@ -62,10 +62,10 @@ def predict(
 
 
 def evaluate(reference: Any, predictions: Any, **options: Any) -> dict[str, Any]:
-    """Score predictions of any kind against a reference (see :func:`medsr.metrics.evaluate`).
+    """Score predictions of any kind against a reference (see :func:`medsr.evaluation.evaluate`).
     Arrays need no geometry when the reference is an array of the same grid."""
+    from medsr.evaluation import evaluate as run
     from medsr.interop import kind
-    from medsr.metrics import evaluate as run
 
     many = isinstance(predictions, Sequence) and not isinstance(predictions, str) and kind(predictions) == "unknown"
     preds = [to_image(p) for p in predictions] if many else to_image(predictions)

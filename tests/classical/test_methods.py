@@ -9,8 +9,8 @@ import pytest
 from medsr.acquisition import degrade
 from medsr.baselines import resample_to_grid
 from medsr.classical import METHODS, upsample
+from medsr.evaluation import evaluate
 from medsr.image import Image
-from medsr.metrics import evaluate
 
 
 def _blobs(shape=(24, 20, 30)) -> Image:

@@ -10,8 +10,8 @@ import pytest
 from medsr.acquisition import degrade
 from medsr.baselines import upsample
 from medsr.errors import ConfigError, OutputError
+from medsr.evaluation import evaluate
 from medsr.image import Image, ImageMeta
-from medsr.metrics import evaluate
 from medsr.report.figures import _plane, _slicing_axis, comparison_figure, slice_profile_plot
 from tests.acquisition.referee_case import read_image
 

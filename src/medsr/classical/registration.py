@@ -15,7 +15,7 @@ Example:
     >>> import numpy as np
     >>> a = np.zeros((32, 32), np.float32); a[10:16, 10:16] = 1.0
     >>> b = np.roll(a, 4, axis=1)                              # the square moves 4 pixels
-    >>> mid = FlowInterpolator()(a, b, np.array([0.5]))[0]
+    >>> mid = FlowInterpolator(flow="ilk")(a, b, np.array([0.5]))[0]
     >>> np.flatnonzero(mid.sum(0) > 3).tolist()                # half-way, not two ghosts
     [12, 13, 14, 15, 16, 17]
 """

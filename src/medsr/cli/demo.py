@@ -86,8 +86,8 @@ def _enhance_ct(out: Path, args: argparse.Namespace, progress: Progress) -> dict
 def _check_mni(out: Path, args: argparse.Namespace, progress: Progress) -> list[dict[str, Any]]:
     from medsr.acquisition import degrade
     from medsr.baselines import upsample
+    from medsr.evaluation import evaluate, evaluation_table
     from medsr.io import read, write
-    from medsr.metrics import evaluate, evaluation_table
     from medsr.report.figures import comparison_figure
     from medsr.samples import sample_path
     from medsr.selfsup.enhance import enhance

@@ -113,7 +113,7 @@ def _load(args: argparse.Namespace) -> tuple:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medsr.metrics import evaluate, evaluation_table
+    from medsr.evaluation import evaluate, evaluation_table
 
     _check_outputs(args)
     ref, preds, names, mask, segment = _load(args)

@@ -59,7 +59,7 @@ def comparison_figure(
             ``meta.history``, else the reference's coarsest axis.
         slice_index: index along ``axis`` (default: the middle).
         window: grey window ``(lo, hi)`` in image units (default: p0.1 … p99.9 of the reference).
-        scores: :func:`medsr.metrics.evaluate`'s result, or ``{name: {"psnr": …, "ssim": …}}``.
+        scores: :func:`medsr.evaluation.evaluate`'s result, or ``{name: {"psnr": …, "ssim": …}}``.
         factors: the degradation factors, to choose the default ``axis``.
         title: a line above the panels.
         crop: show only the bounding box of the reference's foreground on that slice (values
@@ -121,7 +121,7 @@ def slice_profile_plot(
 ) -> Path:
     """Per-slice PSNR along the upsampled axis, one line per prediction.
 
-    ``result`` is :func:`medsr.metrics.evaluate`'s output, or ``{name: sequence of dB}``.
+    ``result`` is :func:`medsr.evaluation.evaluate`'s output, or ``{name: sequence of dB}``.
     The x axis is in mm when the spacing is known (from ``result`` or ``spacing_mm``).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
