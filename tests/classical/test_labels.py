@@ -140,3 +140,27 @@ def test_enhance_writes_labels_on_the_sr_grid(tmp_path: Path) -> None:
     assert up.GetSize() == sitk.ReadImage(str(out)).GetSize() and up.GetPixelID() == sitk.sitkUInt8
     side = json.loads((tmp_path / "sr.json").read_text())
     assert side["labels"].endswith("sr_labels.nii.gz")
+
+
+def test_predict_writes_labels_beside_the_output(tmp_path: Path) -> None:
+    import SimpleITK as sitk
+
+    from medsr.cli.main import main
+
+    rng = np.random.default_rng(0)
+    img = rng.normal(40, 10, (48, 48)).astype(np.int16)
+    img[16:32, 16:32] += 300
+    im = sitk.GetImageFromArray(img)
+    sitk.WriteImage(im, str(tmp_path / "ct.nrrd"))
+    lab = np.zeros((48, 48), np.uint8)
+    lab[16:32, 16:32] = 2
+    lb = sitk.GetImageFromArray(lab)
+    lb.CopyInformation(im)
+    sitk.WriteImage(lb, str(tmp_path / "seg.nrrd"))
+    out = tmp_path / "out"
+    args = ["predict", "-i", str(tmp_path / "ct.nrrd"), "-o", str(out), "-m", "ct-inplane-x2", "-q"]
+    assert main([*args, "--labels", str(tmp_path / "seg.nrrd")]) == 0
+    up = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "ct_labels.nrrd")))
+    assert up.shape == (96, 96) and up.dtype == np.uint8 and set(np.unique(up)) == {0, 2}
+    assert 0.8 < (up == 2).sum() / (4 * (lab == 2).sum()) < 1.2
+    assert json.loads((out / "ct.json").read_text())["labels"].endswith("ct_labels.nrrd")
