@@ -86,7 +86,7 @@ def _between_slices(
     image: Image, grid: Grid, method: str, progress: Callable[[int, int], None] | None, **options: Any
 ) -> Image:
     from medsr.baselines import resample_to_grid
-    from medsr.classical.slices import inplane_grid, interpolate_slices, slice_positions
+    from medsr.classical.slices import inplane_grid, interpolate_slices, same_grid, slice_positions
 
     if image.is_2d:
         raise InvalidImageError(
@@ -97,7 +97,7 @@ def _between_slices(
     ratio = np.asarray(image.spacing) / np.asarray(grid.spacing)
     axis = int(np.argmax(ratio))
     inter = inplane_grid(image.grid, grid, axis)
-    base = image if inter == image.grid else resample_to_grid(image, inter, "bspline")
+    base = image if same_grid(inter, image.grid) else resample_to_grid(image, inter, "bspline")
     pair = _pair(method, base, **options)
     pos = slice_positions(base.grid, grid, axis)
     data = np.stack([interpolate_slices(base.data[c], axis, pos, pair, progress) for c in range(image.channels)])

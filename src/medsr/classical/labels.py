@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from medsr.classical.slices import inplane_grid, interpolate_slices, slice_positions
+from medsr.classical.slices import inplane_grid, interpolate_slices, same_grid, slice_positions
 from medsr.errors import InvalidImageError
 from medsr.geometry import Grid
 from medsr.image import Image
@@ -126,7 +126,7 @@ def upsample_labels(seg: Image, grid: Grid, progress: Callable[[int, int], None]
     factors = np.asarray(seg.spacing) / np.asarray(grid.spacing)
     axis = int(np.argmax(factors)) if not seg.is_2d else 0
     inter = inplane_grid(seg.grid, grid, axis)
-    base = seg if inter == seg.grid else resample_to_grid(seg, inter, "nearest")
+    base = seg if same_grid(inter, seg.grid) else resample_to_grid(seg, inter, "nearest")
     if grid.shape[axis] == base.shape[axis] and np.isclose(grid.spacing[axis], base.spacing[axis]):
         data = base.data[0]
     else:
