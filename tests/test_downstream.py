@@ -80,3 +80,17 @@ def test_evaluate_cli_segment_and_slice_split(tmp_path: Path) -> None:
     got = json.loads(js2.read_text())
     assert got["result"]["segmentation_rule"]["segment"] == "threshold"
     assert 0 < got["rows"][0]["dice"] < 1
+
+
+def test_evaluate_refuses_labels_on_another_grid(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from medsr.cli.main import main
+
+    a, _ = _spheres()
+    hr = _write((100.0 * a).astype(np.float32), tmp_path / "hr.nii.gz")
+    lab = _write(a.astype(np.uint8), tmp_path / "lab.nii.gz", spacing=(1.0, 1.0, 2.0))
+    js = tmp_path / "s.json"
+    args = ["evaluate", "--reference", str(hr), "--prediction", str(hr), "--segment", str(lab), "--json", str(js)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lab.nii.gz" in err[0] and "grid" in err[0]
+    assert not js.exists()

@@ -120,12 +120,16 @@ def segmenter(reference: Image, spec: str | Image) -> tuple[np.ndarray, Callable
             return _segment(img, "threshold", t, 0.05)[0]
 
         return ref_mask, rule, {"segment": spec, **info}
+    from medsr.metrics import same_grid
+
     labels = np.asarray(spec.data[0]) > 0
-    if labels.shape != reference.shape:
+    if not same_grid(spec, reference):
         raise InvalidImageError(
             spec.meta.source_path,
-            f"the label map {labels.shape} is not on the reference grid {reference.shape}",
-            "give the reference's own segmentation",
+            f"the label map ({'×'.join(map(str, spec.shape))} at {spec.spacing.tolist()} mm, origin "
+            f"{spec.origin.tolist()}) is not on the reference grid ({'×'.join(map(str, reference.shape))} at "
+            f"{reference.spacing.tolist()} mm, origin {reference.origin.tolist()})",
+            "give the reference's own segmentation, on its grid",
         )
     if not labels.any():
         raise InvalidImageError(spec.meta.source_path, "the label map is empty", "give a non-empty segmentation")
