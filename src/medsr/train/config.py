@@ -28,13 +28,13 @@ Example config (every key optional except ``data.train`` and ``degradation.facto
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from medsr.errors import ConfigError
+from medsr.train.typed_fields import build, deep_copy, set_dotted
+from medsr.train.typed_fields import spec as _f
 
 PROFILES = ("rect", "gaussian")
 NOISE_KINDS = ("gaussian", "rician", "ct")
@@ -43,23 +43,6 @@ PATCH_MODES = ("2d", "2.5d", "3d")
 from medsr.vocabulary import LOSSES  # noqa: E402 - the one loss vocabulary
 
 AXES = ("x", "y", "z")
-
-
-def _f(
-    default: Any = dataclasses.MISSING,
-    *,
-    lo: float | None = None,
-    hi: float | None = None,
-    choices: tuple | None = None,
-    length: tuple[int, ...] | None = None,
-    doc: str = "",
-    factory: Any = None,
-) -> Any:
-    """A dataclass field with validation metadata (range, choices, list lengths)."""
-    meta = {"lo": lo, "hi": hi, "choices": choices, "length": length, "doc": doc}
-    if factory is not None:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -217,11 +200,11 @@ def config_from_dict(
     raw: dict[str, Any], source: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> TrainConfig:
     """Build and check a :class:`TrainConfig` from nested dicts (see :func:`load_config`)."""
-    merged = _deep_copy(raw)
+    merged = deep_copy(raw)
     for key, value in (overrides or {}).items():
         if value is not None:
-            _set_dotted(merged, key, value)
-    cfg = _build(TrainConfig, merged, "", source)
+            set_dotted(merged, key, value)
+    cfg = build(TrainConfig, merged, "", source)
     check_config(cfg, source)
     return cfg
 
@@ -233,113 +216,6 @@ def save_config(cfg: TrainConfig, path: str | Path) -> Path:
     from medsr.io.atomic import atomic_write
 
     return atomic_write(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False), overwrite=True)
-
-
-def _deep_copy(d: Any) -> Any:
-    if isinstance(d, dict):
-        return {k: _deep_copy(v) for k, v in d.items()}
-    if isinstance(d, list):
-        return [_deep_copy(v) for v in d]
-    return d
-
-
-def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    for part in parts[:-1]:
-        d = d.setdefault(part, {})
-    d[parts[-1]] = value
-
-
-def _build(cls: type, raw: Any, prefix: str, source: str | Path | None) -> Any:
-    name = prefix.rstrip(".") or "the top level"
-    if not isinstance(raw, dict):
-        raise ConfigError(source, f"{name} must be a mapping, got {raw!r}", "indent its keys under it")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ConfigError(
-            source, f"unknown key {prefix}{unknown[0]}", f"use one of {', '.join(prefix + k for k in fields)}"
-        )
-    kwargs = {}
-    for key, value in raw.items():
-        f, hint, dotted = fields[key], hints[key], prefix + key
-        if dataclasses.is_dataclass(hint):
-            kwargs[key] = _build(hint, value, dotted + ".", source)  # type: ignore[arg-type]
-        else:
-            kwargs[key] = _check_value(value, hint, f.metadata, dotted, source)
-    return cls(**kwargs)
-
-
-def _type_error(dotted: str, value: Any, want: str, source: str | Path | None) -> ConfigError:
-    return ConfigError(
-        source, f"{dotted} must be {want}, got {value!r} ({type(value).__name__})", f"give {dotted} as {want}"
-    )
-
-
-def _check_value(value: Any, hint: Any, meta: Any, dotted: str, source: str | Path | None) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None:
-            return None
-        hint, origin = args[0], typing.get_origin(args[0])
-    if origin is list:
-        (item,) = typing.get_args(hint)
-        if (
-            isinstance(value, (int, float, str))
-            and not isinstance(value, bool)
-            and meta.get("length")
-            and 1 in meta["length"]
-        ):
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise _type_error(dotted, value, f"a list of {item.__name__}", source)
-        length = meta.get("length")
-        if length and len(value) not in length:
-            raise ConfigError(
-                source,
-                f"{dotted} needs {' or '.join(map(str, length))} values, got {len(value)} ({list(value)})",
-                f"give {dotted} as a list of {' or '.join(map(str, length))}",
-            )
-        return [_scalar(v, item, meta, f"{dotted}[{i}]", source) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise _type_error(dotted, value, "a mapping", source)
-        return dict(value)
-    return _scalar(value, hint, meta, dotted, source)
-
-
-def _scalar(value: Any, hint: Any, meta: Any, dotted: str, source: str | Path | None) -> Any:
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise _type_error(dotted, value, "true or false", source)
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-            raise _type_error(dotted, value, "an integer", source)
-        value = int(value)
-    elif hint is float:
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _type_error(dotted, value, "a number", source)
-        value = float(value)
-    elif hint is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise _type_error(dotted, value, "a string", source)
-        value = str(value)
-    lo, hi, choices = meta.get("lo"), meta.get("hi"), meta.get("choices")
-    if choices is not None and value not in choices:
-        raise ConfigError(source, f"{dotted} = {value!r} is not allowed", f"use one of {', '.join(choices)}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
-            rng = f"{'-inf' if lo is None else lo} … {'inf' if hi is None else hi}"
-            raise ConfigError(source, f"{dotted} = {value} is out of range {rng}", f"give {dotted} within {rng}")
-    return value
 
 
 # -- cross-field checks -------------------------------------------------------------------------
