@@ -234,6 +234,17 @@ def degrade_grid(grid: Grid, factors: ArrayLike) -> Grid:
     return Grid(_shape3(new_n), new_sp, new_origin, grid.direction)
 
 
+def same_grid(a: Grid, b: Grid) -> bool:
+    """The same samples (``Grid`` compares by identity): same size, spacing within 1e-4 mm,
+    origin within 1e-3 mm and direction within 1e-4 (the referee's test)."""
+    return (
+        tuple(a.shape) == tuple(b.shape)
+        and np.allclose(a.spacing, b.spacing, atol=1e-4)
+        and np.allclose(a.origin, b.origin, atol=1e-3)
+        and np.allclose(a.direction, b.direction, atol=1e-4)
+    )
+
+
 def orientation_code(direction: np.ndarray) -> str:
     """Three letters naming where each array axis points, e.g. ``'LPS'`` or ``'RAS'``.
 

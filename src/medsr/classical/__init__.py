@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from medsr.errors import ConfigError, InvalidImageError
-from medsr.geometry import Grid, upsample_grid
+from medsr.geometry import Grid, same_grid, upsample_grid
 from medsr.image import Image
 
 METHODS = ("shape", "registration", "nlm")
@@ -86,7 +86,7 @@ def _between_slices(
     image: Image, grid: Grid, method: str, progress: Callable[[int, int], None] | None, **options: Any
 ) -> Image:
     from medsr.baselines import resample_to_grid
-    from medsr.classical.slices import inplane_grid, interpolate_slices, same_grid, slice_positions
+    from medsr.classical.slices import inplane_grid, interpolate_slices, slice_positions
 
     if image.is_2d:
         raise InvalidImageError(

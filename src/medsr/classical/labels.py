@@ -34,9 +34,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from medsr.classical.slices import inplane_grid, interpolate_slices, same_grid, slice_positions
+from medsr.classical.slices import inplane_grid, interpolate_slices, slice_positions
 from medsr.errors import InvalidImageError
-from medsr.geometry import Grid
+from medsr.geometry import Grid, same_grid
 from medsr.image import Image
 
 #: Most distinct labels accepted (DICOM-SEG segment numbers are 16-bit).

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medsr.acquisition.consistency import consistency_projector
+from medsr.acquisition.consistency import along, consistency_projector
 from medsr.acquisition.profile import SliceProfile
 from medsr.geometry import Grid
 from medsr.image import Image
@@ -85,19 +85,14 @@ def acquisition_operators(image: Image, grid: Grid, profile: str = "rect") -> di
     return ops
 
 
-def _along(M: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
-    moved = np.moveaxis(x, axis, 0)
-    return np.moveaxis(np.tensordot(M, moved, axes=(1, 0)), 0, axis)
-
-
 def _project(x: np.ndarray, y: np.ndarray, W: dict[int, np.ndarray], P: dict[int, np.ndarray]) -> np.ndarray:
     """``x + P (y − W x)`` with the separable ``W = ⊗ W_a`` and its pseudo-inverse ``⊗ P_a``."""
     r = x
     for a, Wa in W.items():
-        r = _along(Wa, r, a)
+        r = along(Wa, r, a)
     r = y - r
     for a, Pa in P.items():
-        r = _along(Pa, r, a)
+        r = along(Pa, r, a)
     return x + r
 
 

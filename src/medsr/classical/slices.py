@@ -96,13 +96,3 @@ def inplane_grid(src: Grid, dst: Grid, axis: int) -> Grid:
     spacing = np.array(dst.spacing, dtype=np.float64)
     spacing[axis] = src.spacing[axis]
     return Grid((int(shape[0]), int(shape[1]), int(shape[2])), spacing, src.origin + src.direction @ c, src.direction)
-
-
-def same_grid(a: Grid, b: Grid) -> bool:
-    """The same samples: shape, and spacing, origin and direction within 1e-6 mm."""
-    return (
-        tuple(a.shape) == tuple(b.shape)
-        and np.allclose(a.spacing, b.spacing, atol=1e-6)
-        and np.allclose(a.origin, b.origin, atol=1e-6)
-        and np.allclose(a.direction, b.direction, atol=1e-9)
-    )
