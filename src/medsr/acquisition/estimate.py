@@ -195,6 +195,8 @@ class ProfileEstimate:
         misfit_db: residual log-spectral distance of the best candidate (dB RMS).
         nominal_mm: the header's SliceThickness, if any (used as a weak prior).
         candidates: best misfit per shape (dB).
+        decision: what enhance made of it: ``used``, ``rect`` (rect at the nominal thickness
+            kept) or ``unsure`` (too low a confidence); ``None`` outside enhance.
     """
 
     shape: str
@@ -204,6 +206,7 @@ class ProfileEstimate:
     misfit_db: float
     nominal_mm: float | None = None
     candidates: dict[str, float] = field(default_factory=dict)
+    decision: str | None = None
 
     @property
     def profile(self) -> SliceProfile:
@@ -226,6 +229,7 @@ class ProfileEstimate:
             "misfit_db": round(self.misfit_db, 4),
             "nominal_thickness_mm": self.nominal_mm,
             "candidates_db": {k: round(v, 4) for k, v in self.candidates.items()},
+            "decision": self.decision,
             "kernel_mm": [[round(float(o), 5) for o in off], [round(float(v), 6) for v in w]],
         }
 

@@ -29,9 +29,10 @@ medsr finds the thick axis from the spacing, reads the slice thickness from DICO
 (otherwise assumes thickness = spacing and says so), fits a compact network on pairs made from
 the scan's in-plane planes degraded with that slice profile, applies it along the thick axis in
 two orientations, fuses them, and projects the result onto data consistency with the input.
---profile auto estimates the profile from the scan instead (experimental: on real anatomy it
-is not yet better than the rect default, see docs/enhance.md); the noise level and kind are
-estimated and recorded in the sidecar either way.
+By default (--profile auto) the slice profile is estimated from the scan and used where it
+finds overlapping slices; elsewhere rect at the nominal thickness is kept, the safer assumption
+(docs/enhance.md). The estimate, the decision and the noise level and kind are recorded in the
+sidecar either way.
 Beside the output it writes OUT_uncertainty (disagreement between orientations) and a JSON
 sidecar; --report writes a self-contained HTML page.
 Cohort mode (docs/cohorts.md): --save-model keeps the fitted network and its plan as a bundle
@@ -77,8 +78,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--profile",
         default=None,
         metavar="auto|rect|gaussian|FILE",
-        help="slice profile: rect (default), auto (estimated from the scan, experimental: see "
-        "'medsr profile' and docs/enhance.md), gaussian (thickness = FWHM) or a two-column file offset_mm weight",
+        help="slice profile: auto (default: estimated from the scan, used on overlapping slices, else rect; "
+        "see 'medsr profile' and docs/enhance.md), rect, gaussian (thickness = FWHM) or a two-column file "
+        "offset_mm weight",
     )
     g3 = p.add_argument_group("compute")
     g3.add_argument(

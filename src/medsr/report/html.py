@@ -178,8 +178,16 @@ def _profile_section(info: dict[str, Any]) -> str:
         f'{chart}<p class="note">estimated from the scan (orange): {html.escape(est["shape"])}, FWHM '
         f"{est['fwhm_mm']:.3g} mm at {est['spacing_mm']:.3g} mm spacing, confidence {est['confidence']:.2f}; "
         f"blue, dashed: a rect of the nominal thickness {nominal:.3g} mm"
-        f"{'' if est.get('nominal_thickness_mm') else ' (no header thickness: the spacing)'}.</p>"
+        f"{'' if est.get('nominal_thickness_mm') else ' (no header thickness: the spacing)'}. "
+        f"{_DECISIONS.get(str(est.get('decision')), '')}</p>"
     )
+
+
+_DECISIONS = {
+    "used": "Used for the training pairs and data consistency (overlapping slices).",
+    "rect": "Not used: no overlap found, so the rect of the nominal thickness was (docs/enhance.md).",
+    "unsure": "Not used: too low a confidence, so the rect of the nominal thickness was.",
+}
 
 
 def _summary(info: dict[str, Any]) -> dict[str, Any]:

@@ -39,8 +39,9 @@ class EnhanceConfig:
         spacing / factors: the target grid (mm, X Y Z / per-axis factors); default isotropic at
             the in-plane spacing, field of view preserved.
         slice_thickness_mm: acquired thickness (default ``meta.slice_thickness``, else the spacing).
-        profile: ``"rect"`` (default), ``"auto"`` (estimated from the scan; experimental, see
-            docs/enhance.md), ``"gaussian"`` (thickness = FWHM), a kernel file or a :class:`SliceProfile`.
+        profile: ``"auto"`` (default: estimated from the scan and used where it finds overlapping
+            slices, else rect at the nominal thickness; docs/enhance.md), ``"rect"``,
+            ``"gaussian"`` (thickness = FWHM), a kernel file or a :class:`SliceProfile`.
         time_budget_s / steps: training time (s), or a fixed number of steps (exactly repeatable).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``; threads: torch intra-op threads (default:
             whichever of 1 and torch's count trains faster); seed: sampling and initialisation.
@@ -58,7 +59,7 @@ class EnhanceConfig:
     spacing: Sequence[float] | None = None
     factors: Sequence[float] | None = None
     slice_thickness_mm: float | None = None
-    profile: str | SliceProfile = "rect"
+    profile: str | SliceProfile = "auto"
     time_budget_s: float = DEFAULT_BUDGET_S
     steps: int | None = None
     device: str = "auto"

@@ -87,7 +87,7 @@ def enhance(
     from medsr.selfsup.run import fit_network, infer_volume
 
     if "profile" in options and options["profile"] is None:
-        del options["profile"]  # the default: rect, or the protocol bundle's
+        del options["profile"]  # the default: auto, or the protocol bundle's
     cfg = (config or EnhanceConfig()).replace(**options)
     clock = _Clock()
     t0, c0 = time.perf_counter(), time.process_time()
