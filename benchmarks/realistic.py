@@ -138,6 +138,9 @@ def run_case(name: str, args: argparse.Namespace) -> dict[str, Any]:
     est = default.info.get("profile_estimate") or {}
     rec["estimate"] = {k: est.get(k) for k in ("shape", "fwhm_mm", "confidence", "decision")}
     rec["noise"] = default.info.get("noise")
+    from medsr.acquisition.noise_level import estimate_noise
+
+    rec["noise_out"] = estimate_noise(default.image)["sigma"]  # the output is not denoised: see docs
     # rect at the spacing (the former default) differs only where the estimate was used
     rect_needed = args.all_runs or est.get("decision") == "used"
     rec["rect"] = score(case, enhance(lr, profile="rect", **common).image) if rect_needed else None
@@ -147,6 +150,12 @@ def run_case(name: str, args: argparse.Namespace) -> dict[str, Any]:
     rec["true_fwhm_mm"] = case["fwhm_mm"]
     rec["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return rec
+
+
+def _noise_ratio(rec: dict[str, Any]) -> str:
+    """Output noise sd over the input's (both estimated from flat tissue)."""
+    sig_in = (rec.get("noise") or {}).get("sigma") or 0.0
+    return f"{rec['noise_out'] / sig_in:5.2f}" if sig_in and "noise_out" in rec else "  -  "
 
 
 def _fmt(rec: dict[str, Any]) -> str:
@@ -163,7 +172,7 @@ def _fmt(rec: dict[str, Any]) -> str:
         f"{rec['case']:<6} {src:<4} x{f} {shape:<9} {fwhm_vox:4.1f} {noise:4.1f}%  {b[0]:6.2f} {b[1]:.4f}  "
         f"{gain(d)}  {gain(rec.get('rect'))}  {gain(rec.get('told')) if 'told' in rec else ' ' * 18}  "
         f"{str(est.get('shape')):<9} {e_fwhm or float('nan'):5.2f}/{rec['true_fwhm_mm']:5.2f} ({err:+5.1f}%) "
-        f"{str(est.get('decision')):<6} {rec['default_s']:6.1f}"
+        f"{str(est.get('decision')):<8} {rec['default_s']:6.1f}  {_noise_ratio(rec)}"
     )
 
 
@@ -193,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nbudget {args.budget:g} s per run, load average at start {load:.2f}")
     print(
         "case   src  f  profile   FWHM noise   bsPSNR bsSSIM  default: gain SSIM  rect: gain SSIM     "
-        "told truth: gain SSIM  estimate FWHM/true (error) decision default_s"
+        "told truth: gain SSIM  estimate FWHM/true (error) decision default_s noise out/in"
     )
     for r in rows:
         print(_fmt(r))

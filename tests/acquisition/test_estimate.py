@@ -123,3 +123,44 @@ def test_bad_kernel_files_get_one_line_errors(tmp_path: Path, text: str, needle:
     with pytest.raises(ConfigError) as err:
         SliceProfile.from_file(path)
     assert needle in str(err.value) and "\n" not in str(err.value) and "Remedy" in str(err.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "shape,fwhm,decisions,kind,thickness",
+    [
+        ("rect", 4.0, {"rect"}, "rect", (4.0, 4.0)),  # contiguous: rect at the spacing, the safe default
+        ("gaussian", 4.0, {"rect"}, "rect", (4.0, 4.0)),  # no overlap: rect kept (docs/enhance.md)
+        ("gaussian", 6.0, {"used", "narrowed"}, "gaussian", (4.8, 6.6)),  # overlap: the estimate is used
+    ],
+)
+def test_the_default_profile_uses_the_estimate_on_overlaps_only(
+    shape: str, fwhm: float, decisions: set[str], kind: str, thickness: tuple[float, float]
+) -> None:
+    from medsr.selfsup.plan import plan_enhance
+    from medsr.selfsup.profile_choice import MAX_NOISE_GAIN, dc_noise_gain
+
+    img = _acquire(shape, fwhm, 4.0)
+    plan = plan_enhance(img)  # nothing passed: profile "auto"
+    assert plan.estimate.decision in decisions, plan.estimate
+    assert plan.profile.kind == kind and thickness[0] - 1e-6 <= plan.thickness_mm <= thickness[1], plan.profile
+    assert dc_noise_gain(plan.profile.kind, plan.thickness_mm, 4.0, 1.0) <= MAX_NOISE_GAIN + 1e-3
+    assert plan.to_dict()["profile_estimate"]["decision"] == plan.estimate.decision
+
+
+def test_a_wide_profile_is_narrowed_to_the_noise_gain_limit() -> None:
+    from medsr.selfsup.profile_choice import MAX_NOISE_GAIN, _widest_within_gain, dc_noise_gain
+
+    assert dc_noise_gain("rect", 4.0, 4.0, 1.0) == pytest.approx(1.0, abs=1e-6)  # contiguous rect: none
+    assert dc_noise_gain("gaussian", 7.0, 4.0, 1.0) > 2 * MAX_NOISE_GAIN  # 1.75× the spacing: unstable
+    w = _widest_within_gain("gaussian", 4.0, 7.0, 4.0, 1.0)
+    assert 4.0 < w < 7.0 and dc_noise_gain("gaussian", w, 4.0, 1.0) == pytest.approx(MAX_NOISE_GAIN, rel=0.01)
+
+
+def test_the_default_profile_falls_back_to_rect_without_structure() -> None:
+    from medsr.selfsup.plan import plan_enhance
+
+    flat = Image(np.full((1, 40, 40, 12), 100.0, np.float32), spacing=(1, 1, 5))
+    flat.data[0] += np.random.default_rng(0).normal(0, 1e-3, flat.shape).astype(np.float32)
+    plan = plan_enhance(flat)
+    assert plan.estimate.decision == "unsure" and plan.profile.kind == "rect" and plan.thickness_mm == 5.0

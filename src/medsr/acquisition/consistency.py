@@ -30,6 +30,21 @@ def consistency_projector(W: np.ndarray, ridge: float = 1e-6) -> np.ndarray:
     return W.T @ np.linalg.inv(gram)
 
 
+def noise_gain(P: np.ndarray, margin: int = 0) -> float:
+    """RMS gain of the projector ``P`` (n, m) on white noise in the acquired samples: the sd the
+    projection gives each fine sample per unit sd of the input's noise (1 for contiguous rect
+    slices; above 1 where a wide profile must be inverted). ``margin`` fine rows at each end are
+    left out (edge effects).
+
+    Example:
+        >>> W = np.kron(np.eye(4), np.full((1, 3), 1 / 3))      # contiguous 3-voxel rect slices
+        >>> round(noise_gain(consistency_projector(W)), 3)
+        1.0
+    """
+    rows = P[margin : P.shape[0] - margin] if P.shape[0] > 2 * margin else P
+    return float(np.sqrt(np.sum(rows**2) / max(1, rows.shape[0])))
+
+
 def along(M: np.ndarray, x: np.ndarray, axis: int = 0) -> np.ndarray:
     """``M`` (m, n) applied along ``axis`` (size n) of ``x``, in ``x``'s float type → size m there."""
     moved = np.moveaxis(x, axis, 0)

@@ -195,8 +195,10 @@ class ProfileEstimate:
         misfit_db: residual log-spectral distance of the best candidate (dB RMS).
         nominal_mm: the header's SliceThickness, if any (used as a weak prior).
         candidates: best misfit per shape (dB).
-        decision: what enhance made of it: ``used``, ``rect`` (rect at the nominal thickness
+        decision: what enhance made of it (:mod:`medsr.selfsup.profile_choice`): ``used``,
+            ``narrowed`` (used at ``used_fwhm_mm``), ``rect`` (rect at the nominal thickness
             kept) or ``unsure`` (too low a confidence); ``None`` outside enhance.
+        used_fwhm_mm: the FWHM enhance assumed with this shape (``used``/``narrowed``).
     """
 
     shape: str
@@ -207,11 +209,17 @@ class ProfileEstimate:
     nominal_mm: float | None = None
     candidates: dict[str, float] = field(default_factory=dict)
     decision: str | None = None
+    used_fwhm_mm: float | None = None
 
     @property
     def profile(self) -> SliceProfile:
-        """The :class:`SliceProfile` for the acquisition model and data consistency."""
+        """The estimated :class:`SliceProfile`."""
         return shape_profile(self.shape, self.fwhm_mm)
+
+    @property
+    def used_profile(self) -> SliceProfile:
+        """The :class:`SliceProfile` enhance assumed (its shape at ``used_fwhm_mm``)."""
+        return shape_profile(self.shape, self.used_fwhm_mm or self.fwhm_mm)
 
     def kernel(self) -> tuple[np.ndarray, np.ndarray]:
         """``(offsets_mm, weights)`` samples, peak 1."""
@@ -230,6 +238,7 @@ class ProfileEstimate:
             "nominal_thickness_mm": self.nominal_mm,
             "candidates_db": {k: round(v, 4) for k, v in self.candidates.items()},
             "decision": self.decision,
+            "used_fwhm_mm": None if self.used_fwhm_mm is None else round(self.used_fwhm_mm, 4),
             "kernel_mm": [[round(float(o), 5) for o in off], [round(float(v), 6) for v in w]],
         }
 

@@ -185,6 +185,7 @@ def _profile_section(info: dict[str, Any]) -> str:
 
 _DECISIONS = {
     "used": "Used for the training pairs and data consistency (overlapping slices).",
+    "narrowed": "Used, narrowed so that data consistency does not amplify the noise more than twice.",
     "rect": "Not used: no overlap found, so the rect of the nominal thickness was (docs/enhance.md).",
     "unsure": "Not used: too low a confidence, so the rect of the nominal thickness was.",
 }

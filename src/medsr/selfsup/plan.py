@@ -141,44 +141,6 @@ def _thick_axis(spacing: np.ndarray, path: str | None) -> tuple[int, tuple[int, 
     return thick, rest  # type: ignore[return-value]
 
 
-#: Below this confidence the estimated profile is not used (rect at the nominal thickness is).
-MIN_CONFIDENCE = 0.2
-#: The estimate is used only for slices this much wider (FWHM) than the nominal thickness: an
-#: overlap, where it measured +2.5 dB over rect. Below, rect at the nominal thickness is kept:
-#: on real anatomy the estimator takes rect slices for bell-shaped ones (docs/enhance.md), and
-#: assuming too much blur costs 3–4 dB where assuming too little costs about 1 dB.
-OVERLAP_MIN = 1.2
-
-
-def _noise(image: Image) -> dict[str, Any]:
-    from medsr.acquisition.noise_level import estimate_noise
-
-    return estimate_noise(image)
-
-
-def _estimate(image: Image, fixed: float | None, nominal: float | None, thickness: float) -> Any:
-    """The profile estimated from the scan, its ``decision`` set: ``used`` (an overlap, see
-    :data:`OVERLAP_MIN`), ``rect`` (kept: no overlap found) or ``unsure`` (low confidence)."""
-    from medsr.acquisition.estimate import estimate_profile
-
-    est = estimate_profile(image, nominal_mm=nominal, fixed_fwhm_mm=fixed)
-    if est.confidence < MIN_CONFIDENCE:
-        log.info(
-            "%s: the slice profile could not be estimated (confidence %.2f; no sharp in-plane structure?); "
-            "assuming a rect profile. Pass --profile and --slice-thickness if you know them",
-            image.meta.source_path or "the scan",
-            est.confidence,
-        )
-        est.decision = "unsure"
-    elif est.fwhm_mm >= OVERLAP_MIN * thickness:
-        est.decision = "used"
-    else:
-        est.decision = "rect"
-    if est.decision != "used":
-        log.info("slice profile: rect at the nominal %.2f mm (estimate recorded, not used)", thickness)
-    return est
-
-
 def _profile(profile: str | SliceProfile, thickness: float) -> SliceProfile:
     if isinstance(profile, SliceProfile):
         if profile.kind == "kernel":
@@ -283,10 +245,13 @@ def plan_enhance(
         thickness, assumed = float(sp[thick]), True
     estimate, noise = None, {}
     if isinstance(profile, str) and profile == "auto":
-        noise = _noise(image)
-        estimate = _estimate(image, slice_thickness_mm, None if assumed else thickness, thickness)
-        if estimate.decision == "used":
-            profile, thickness, assumed = estimate.profile, estimate.fwhm_mm, False
+        from medsr.acquisition.noise_level import estimate_noise
+        from medsr.selfsup.profile_choice import choose_profile
+
+        noise = estimate_noise(image)
+        estimate = choose_profile(image, slice_thickness_mm, None if assumed else thickness, thickness)
+        if estimate.decision in ("used", "narrowed"):
+            profile, thickness, assumed = estimate.used_profile, float(estimate.used_fwhm_mm), False
         else:
             profile = "rect"
     if isinstance(profile, SliceProfile) and profile.kind == "kernel":
