@@ -47,3 +47,17 @@ def test_labels_benchmark_prints_exact_and_no_new_values() -> None:
     )
     row = res.stdout.splitlines()[2].split("|")
     assert row[3].strip() == "40×40×40" and row[6].strip() == "True" and row[7].strip() == "none", res.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@pytest.mark.parametrize("shape,ratio,decision", [("rect", 1.0, "rect"), ("gaussian", 1.5, "used")])
+def test_profile_accuracy_case_on_the_mni_template(
+    monkeypatch: pytest.MonkeyPatch, shape: str, ratio: float, decision: str
+) -> None:
+    """A contiguous rect acquisition keeps rect; an overlapping Gaussian one is used (or narrowed)."""
+    shared_path("mri/mni152_t1_1mm.nii.gz")
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    row = _load("profile_accuracy").one("mni", shape, ratio, None)
+    assert row["est"].decision in ({decision, "narrowed"} if decision == "used" else {decision}), row["est"]
+    assert abs(row["err"]) < 10 if ratio == 1.0 else row["est"].fwhm_mm >= 1.3 * 4, row["err"]

@@ -22,6 +22,7 @@ def test_profile_verb_writes_a_kernel_enhance_accepts(tmp_path: Path, capsys: py
     assert main(["profile", str(src), "-o", str(kernel)]) == 0
     out = capsys.readouterr().out
     assert "slice profile: gaussian" in out and "noise:" in out
+    assert "enhance (default --profile auto) assumes: gaussian narrowed" in out  # 1.5× the spacing
     prof = SliceProfile.from_file(kernel)
     assert prof.kind == "kernel"
     assert main(["profile", str(src), "-o", str(kernel)]) == 2  # exists, no --overwrite
@@ -29,9 +30,14 @@ def test_profile_verb_writes_a_kernel_enhance_accepts(tmp_path: Path, capsys: py
     assert main([*args, "-o", str(tmp_path / "a.nii.gz"), "--profile", str(kernel)]) == 0
     side = json.loads((tmp_path / "a.json").read_text())
     assert side["profile"]["kind"] == "kernel" and side["noise"]["kind"] == "gaussian"
-    assert main([*args, "-o", str(tmp_path / "b.nii.gz"), "--profile", "auto"]) == 0
-    est = json.loads((tmp_path / "b.json").read_text())["profile_estimate"]
+    assert main([*args, "-o", str(tmp_path / "b.nii.gz")]) == 0  # the default: --profile auto
+    side = json.loads((tmp_path / "b.json").read_text())
+    est = side["profile_estimate"]
     assert est["shape"] == "gaussian" and est["fwhm_mm"] == pytest.approx(6.0, rel=0.1)
+    assert est["decision"] == "narrowed" and 4.0 < est["used_fwhm_mm"] < est["fwhm_mm"]
+    assert side["profile"]["kind"] == "gaussian" and side["input_slice_thickness_mm"] == pytest.approx(
+        est["used_fwhm_mm"], abs=1e-4
+    )
     assert len(est["kernel_mm"][0]) == len(est["kernel_mm"][1]) > 10
 
 

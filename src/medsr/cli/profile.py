@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from medsr.cli.common import add_input, parse_series, say
 
@@ -15,8 +16,9 @@ The sharp in-plane axes, degraded with candidate slice profiles (rect, Gaussian,
 windowed-sinc MR profile over a range of widths), are matched against the spectrum of the thick
 axis; the best fit gives the shape, the full width at half maximum and the gap or overlap against
 the slice spacing. A DICOM SliceThickness is used as a weak prior. The noise level and kind
-(Rician for MR, Gaussian otherwise) are estimated from the in-plane planes. This is what
-'medsr enhance' does by default (--profile auto). -o writes the kernel as the two-column file
+(Rician for MR, Gaussian otherwise) are estimated from the in-plane planes. 'medsr enhance'
+does this by default (--profile auto) and uses the estimate on overlapping slices only; the line
+'enhance assumes' says what it takes for this scan. -o writes the kernel as the two-column file
 (offset_mm weight) that 'medsr enhance --profile FILE' reads.
 
 examples:
@@ -32,19 +34,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the estimate as JSON")
 
 
+def _assumed(est: Any, thickness: float) -> str:
+    if est.decision == "used":
+        return "this estimate (overlapping slices)"
+    if est.decision == "narrowed":
+        return f"{est.shape} narrowed to FWHM {est.used_fwhm_mm:.2f} mm (noise gain of data consistency at most 2)"
+    why = "no overlap found" if est.decision == "rect" else "too low a confidence"
+    return f"rect {thickness:.2f} mm ({why}; write this estimate with -o and pass --profile FILE to use it)"
+
+
 def run(args: argparse.Namespace) -> int:
-    from medsr.acquisition.estimate import estimate_profile
     from medsr.acquisition.noise_level import estimate_noise
     from medsr.io import read
     from medsr.io.atomic import check_output
     from medsr.selfsup.plan import _check_image, _thick_axis
+    from medsr.selfsup.profile_choice import choose_profile
 
     if args.output:
         check_output(args.output, overwrite=args.overwrite)
     img = read(args.input, series=parse_series(args.series))
     _check_image(img)
-    _thick_axis(img.spacing, img.meta.source_path)  # refuses near-isotropic scans
-    est = estimate_profile(img)
+    thick, _ = _thick_axis(img.spacing, img.meta.source_path)  # refuses near-isotropic scans
+    header = img.meta.slice_thickness if thick == 2 else None
+    est = choose_profile(img, None, header, float(header or img.spacing[thick]))
     noise = estimate_noise(img)
     if args.output:
         est.write_kernel(Path(args.output), overwrite=args.overwrite)
@@ -60,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         f"({'overlap' if rel > 0 else 'gap'} {abs(rel):.0f} %{nominal}); confidence {est.confidence:.2f}",
     )
     say(args, "misfit per shape (dB): " + ", ".join(f"{k} {v:.3f}" for k, v in d["candidates_db"].items()))
+    say(args, "medsr enhance (default --profile auto) assumes: " + _assumed(est, float(header or img.spacing[thick])))
     say(
         args,
         f"noise: {noise['kind']}, sigma {noise['sigma']:.4g} {img.meta.units} "
