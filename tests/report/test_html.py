@@ -73,3 +73,13 @@ def test_input_shown_as_thick_slices() -> None:
     # 5 output voxels (0.8 mm) per 4 mm input slice, each showing its own input slice
     for k in range(sr.shape[2]):
         np.testing.assert_array_equal(shown.data[0, :, :, k], lr.data[0, :, :, k // 5])
+
+
+def test_profile_section_says_whether_the_estimate_was_used() -> None:
+    from medsr.acquisition.estimate import ProfileEstimate
+    from medsr.report.html import _profile_section
+
+    for decision, needle in [("used", "Used for the training pairs"), ("narrowed", "narrowed"), ("rect", "Not used")]:
+        est = ProfileEstimate("gaussian", 6.0, 4.0, 0.7, 1.0, decision=decision, used_fwhm_mm=5.2)
+        page = _profile_section({"profile_estimate": est.to_dict(), "input_spacing_mm": [1.0, 1.0, 4.0]})
+        assert needle in page and "FWHM 6 mm" in page and "<svg" in page, page[:200]
