@@ -199,6 +199,8 @@ class ProfileEstimate:
             ``narrowed`` (used at ``used_fwhm_mm``), ``rect`` (rect at the nominal thickness
             kept) or ``unsure`` (too low a confidence); ``None`` outside enhance.
         used_fwhm_mm: the FWHM enhance assumed with this shape (``used``/``narrowed``).
+        noise: the scan's noise (:func:`~medsr.acquisition.noise_level.estimate_noise`), measured
+            on the way (kept out of :meth:`to_dict`: the sidecar records it on its own).
     """
 
     shape: str
@@ -210,6 +212,7 @@ class ProfileEstimate:
     candidates: dict[str, float] = field(default_factory=dict)
     decision: str | None = None
     used_fwhm_mm: float | None = None
+    noise: dict[str, Any] = field(default_factory=dict)
 
     @property
     def profile(self) -> SliceProfile:
@@ -280,7 +283,8 @@ def estimate_profile(
     from medsr.mask import training_mask
 
     mask = training_mask(image)  # once, for the noise and for the lines
-    sigma = estimate_noise(image, mask=mask)["sigma"]
+    noise = estimate_noise(image, mask=mask)
+    sigma = noise["sigma"]
     data = _lines(image, thick, inplane, sigma, seed, mask)
     target = (
         _psd(np.concatenate([ax.bundles[:, ax.bundles.shape[1] // 2] for ax in data.axes]), data.seg)
@@ -316,6 +320,7 @@ def estimate_profile(
         * np.clip((structure - 1.0) / 2.0, 0.0, 1.0)
     )
     est = ProfileEstimate(shape, float(fwhm), s, confidence, misfit, nominal_mm, {n: best[n][1] for n in SHAPES})
+    est.noise = noise
     log.info("slice profile: %s, FWHM %.2f mm (spacing %.2f mm), confidence %.2f", shape, fwhm, s, confidence)
     return est
 

@@ -44,7 +44,6 @@ def _assumed(est: Any, thickness: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medsr.acquisition.noise_level import estimate_noise
     from medsr.io import read
     from medsr.io.atomic import check_output
     from medsr.selfsup.plan import _check_image, _thick_axis
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     thick, _ = _thick_axis(img.spacing, img.meta.source_path)  # refuses near-isotropic scans
     header = img.meta.slice_thickness if thick == 2 else None
     est = choose_profile(img, None, header, float(header or img.spacing[thick]))
-    noise = estimate_noise(img)
+    noise = est.noise
     if args.output:
         est.write_kernel(Path(args.output), overwrite=args.overwrite)
     if args.json:

@@ -245,11 +245,10 @@ def plan_enhance(
         thickness, assumed = float(sp[thick]), True
     estimate, noise = None, {}
     if isinstance(profile, str) and profile == "auto":
-        from medsr.acquisition.noise_level import estimate_noise
         from medsr.selfsup.profile_choice import choose_profile
 
-        noise = estimate_noise(image)
         estimate = choose_profile(image, slice_thickness_mm, None if assumed else thickness, thickness)
+        noise = dict(estimate.noise)
         if estimate.decision in ("used", "narrowed"):
             profile, thickness, assumed = estimate.used_profile, float(estimate.used_fwhm_mm), False
         else:

@@ -7,8 +7,8 @@ made from the real CT and MRI (``benchmarks/realistic.py``, docs/enhance.md):
 * assuming too much blur (a Gaussian for rect slices) cost 1.4–3.8 dB, assuming too little
   (rect for bell-shaped slices) about 1 dB;
 * on overlapping slices the estimate gained +2.5 dB over rect at the spacing;
-* on real anatomy the estimator tells the width of contiguous slices well (within 5–17 %) but
-  not their shape (a chest CT reads Gaussian whatever the truth).
+* on real anatomy the estimator tells the width of contiguous slices to within 25 % (5 % on
+  MR) but not their shape (a chest CT reads Gaussian whatever the truth).
 
 So the estimate is used only where it finds an overlap (FWHM at least :data:`OVERLAP_MIN` × the
 nominal thickness), and never with a profile whose data-consistency projection would amplify
