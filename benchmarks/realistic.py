@@ -142,7 +142,7 @@ def run_case(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
     rec["noise_out"] = estimate_noise(default.image)["sigma"]  # the output is not denoised: see docs
     # rect at the spacing (the former default) differs only where the estimate was used
-    rect_needed = args.all_runs or est.get("decision") == "used"
+    rect_needed = args.all_runs or est.get("decision") in ("used", "narrowed")
     rec["rect"] = score(case, enhance(lr, profile="rect", **common).image) if rect_needed else None
     if not args.no_truth:
         told = enhance(lr, profile=case["profile"], slice_thickness_mm=case["fwhm_mm"], **common)

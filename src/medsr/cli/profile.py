@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     _check_image(img)
     thick, _ = _thick_axis(img.spacing, img.meta.source_path)  # refuses near-isotropic scans
     header = img.meta.slice_thickness if thick == 2 else None
-    est = choose_profile(img, None, header, float(header or img.spacing[thick]))
+    rect_mm = float(header or img.spacing[thick])  # what rect assumes
+    est = choose_profile(img, None, header, rect_mm)
     noise = est.noise
     if args.output:
         est.write_kernel(Path(args.output), overwrite=args.overwrite)
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         f"({'overlap' if rel > 0 else 'gap'} {abs(rel):.0f} %{nominal}); confidence {est.confidence:.2f}",
     )
     say(args, "misfit per shape (dB): " + ", ".join(f"{k} {v:.3f}" for k, v in d["candidates_db"].items()))
-    say(args, "medsr enhance (default --profile auto) assumes: " + _assumed(est, float(header or img.spacing[thick])))
+    say(args, "medsr enhance (default --profile auto) assumes: " + _assumed(est, rect_mm))
     say(
         args,
         f"noise: {noise['kind']}, sigma {noise['sigma']:.4g} {img.meta.units} "
