@@ -133,7 +133,7 @@ def run_source(
     spec = InferSpec(U=ops.U, R=None, W=ops.W, P=ops.P, halo=0, precision=prec, tta=tta)
     lo, span = float(scale.lo[0]), float(scale.hi[0] - scale.lo[0])
     x = ((up - lo) / span).transpose(0, 2, 1)  # (P, X, Y): the degraded axis first (H)
-    sr = run_planes(res.model, np.ascontiguousarray(x), spec).transpose(0, 2, 1) * span + lo
+    sr = run_planes(res.model, np.ascontiguousarray(x), spec)[0].transpose(0, 2, 1) * span + lo
     sr_dc = sr + (lr - sr @ ops.W.T.astype(np.float32)) @ ops.P.T.astype(np.float32)
     up_dc = up + (lr - up @ ops.W.T.astype(np.float32)) @ ops.P.T.astype(np.float32)
     rec = {

@@ -53,6 +53,8 @@ class EnhanceConfig:
         init: ``"auto"`` (a shipped prior; none ships), ``None`` (random) or a prior file.
         match_noise: give the training inputs the scan's own noise level (estimated from its
             in-plane planes); experimental and off by default until measured (docs/enhance.md).
+        unsure_threshold: expected |error| (image units) above which a voxel counts as unsure
+            in the trust summary (default: 20 HU for CT, else 5 % of the intensity window).
         fit: the fit's hyperparameters (batch, patch, learning rate, loss …).
     """
 
@@ -73,6 +75,7 @@ class EnhanceConfig:
     slab: int | None = None
     init: str | None = "auto"
     match_noise: bool = False
+    unsure_threshold: float | None = None
     fit: FitConfig = field(default_factory=FitConfig)
 
     def replace(self, **changes: Any) -> EnhanceConfig:

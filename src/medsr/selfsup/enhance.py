@@ -4,9 +4,12 @@ The scan teaches itself (SMORE: Zhao et al., IEEE TMI 2021; ECLARE: Remedios et 
 its sharp planes, degraded along one axis with the thick axis's slice profile and interpolated
 back, become training pairs for a small residual CNN
 (:class:`medsr.models.planar_residual.PlanarResidualNet`); the network then restores the two
-families of planes that contain the thick axis, which are fused; the spread between them is the
-uncertainty. The result is projected onto data consistency with the input (degraded with the
-assumed profile it reproduces the input) and mapped back to the input's units.
+families of planes that contain the thick axis, which are fused. The result is projected onto
+data consistency with the input (degraded with the assumed profile it reproduces the input)
+and mapped back to the input's units. Beside it comes the expected |error| per voxel, in the
+same units, calibrated on sharp planes the fit never saw (:mod:`medsr.selfsup.calibrate`), and
+the trust summary: the fraction of foreground voxels expected to be wrong by more than a
+threshold (:mod:`medsr.trust`).
 
 Example:
     >>> import numpy as np
@@ -36,13 +39,28 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EnhanceResult:
-    """The SR image, its per-voxel uncertainty (same grid and units) and the run's record."""
+    """The SR image, its expected |error| per voxel (same grid and units) and the run's record.
+
+    ``foreground`` is the output-grid foreground (bool ``(X, Y, Z)``) of the trust summary;
+    ``calibration`` the :class:`medsr.calibration.Calibration` of the map (``None`` when too
+    little was held out: the map is then the flips' spread), for interval half-widths."""
 
     image: Image
     uncertainty: Image
     info: dict[str, Any] = field(default_factory=dict)
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
     model: Any = field(default=None, repr=False)  # the fitted network (CPU), for save_model
+    foreground: Any = field(default=None, repr=False)
+    calibration: Any = field(default=None, repr=False)
+
+    def interval(self, level: float = 0.9) -> Image:
+        """Half-width of the ``level`` interval around the output (same grid and units)."""
+        from medsr.errors import ConfigError
+
+        if self.calibration is None or not any(abs(q - level) < 1e-6 for q in self.calibration.quantiles):
+            have = sorted(self.calibration.quantiles) if self.calibration is not None else []
+            raise ConfigError(None, f"no calibrated {level} interval (calibrated: {have})", "use one of those levels")
+        return self.uncertainty.with_data(self.calibration.half_width(self.uncertainty.data, level))
 
 
 class _Clock:
@@ -115,9 +133,50 @@ def enhance(
     thick_z = float(plan.output_grid.spacing[2]) if plan.thick_axis == 2 else image.meta.slice_thickness
     sr = image.with_data(out[None], grid=plan.output_grid, history=image.meta.history + [hist], slice_thickness=thick_z)
     un = image.with_data(unc[None], grid=plan.output_grid, history=image.meta.history + [hist], slice_thickness=thick_z)
+    cal_record = dc.pop("_calibration", {})
+    calibration = cal_record.pop("_calibration", None)
+    fg = _output_foreground(fitted.foreground, plan)
     info = _record(image, plan, fitted, dc, clock, cfg, device=dev)
+    info["uncertainty"] = _uncertainty_record(unc, fg, cal_record, image, cfg)
     model = fitted.model.float().cpu().eval()
-    return EnhanceResult(image=sr, uncertainty=un, info=info, loss_curve=list(fitted.fit.loss_curve), model=model)
+    return EnhanceResult(
+        image=sr,
+        uncertainty=un,
+        info=info,
+        loss_curve=list(fitted.fit.loss_curve),
+        model=model,
+        foreground=fg,
+        calibration=calibration,
+    )
+
+
+def _output_foreground(mask: Any, plan: EnhancePlan) -> Any:
+    """The input's foreground ``(X, Y, Z)`` on the output grid (nearest slice along the thick axis)."""
+    import numpy as np
+
+    if mask is None:
+        return np.ones(plan.output_grid.shape, bool)
+    ax = plan.thick_axis
+    n_lr, n_out = mask.shape[ax], plan.output_grid.shape[ax]
+    f = n_out / n_lr
+    idx = np.clip(np.round((np.arange(n_out) + 0.5) / f - 0.5).astype(int), 0, n_lr - 1)
+    return np.take(np.asarray(mask, bool), idx, axis=ax)
+
+
+def _uncertainty_record(unc: Any, fg: Any, cal: dict[str, Any], image: Image, cfg: EnhanceConfig) -> dict[str, Any]:
+    """The sidecar's ``uncertainty`` section: what the map is, its calibration, the trust summary."""
+    from medsr.trust import trust_record
+
+    window = float(cal.get("window", 1.0))
+    trust = trust_record(unc, fg, image.meta.modality, image.meta.units, window, cfg.unsure_threshold)
+    calibrated = bool(cal.get("calibrated"))
+    return {
+        "map": "expected |error| (calibrated)" if calibrated else "spread over flips (uncalibrated)",
+        "units": image.meta.units,
+        "members": "4 flips x 2 orientations" if cfg.tta else "none (tta off)",
+        "calibration": {k: v for k, v in cal.items() if k != "window"},
+        "trust": trust,
+    }
 
 
 def _changed(config: EnhanceConfig | None) -> set[str]:
@@ -162,7 +221,7 @@ def _record(
             "device": device,
             "final_loss": fitted.fit.loss_curve[-1][1] if fitted.fit.loss_curve else None,
         },
-        "fusion": {"orientations": fitted.orientations, "rule": "mean", "uncertainty": "|a-b|/2", "tta": bool(cfg.tta)},
+        "fusion": {"orientations": fitted.orientations, "rule": "mean", "tta": bool(cfg.tta)},
         "intensity": fitted.scale.to_dict(),
         "data_consistency": dc,
         "seed": int(cfg.seed),

@@ -3,12 +3,12 @@
 Layout: the LR volume is ``(N, A, B)`` with N the thick axis and A, B the sharp axes. The two
 orientations are the planes that contain the thick axis: ⊥A (each ``(N, B)``) and ⊥B (each
 ``(N, A)``). Each plane is restored independently, so neither pass needs context from its
-neighbours: the first pass runs slabs of rows of A and writes its estimate into the output;
-the second runs slabs of columns of B, fuses its estimate with the first (mean), writes the
-uncertainty (absolute half-difference) and projects each column onto data consistency (along
-N). Only planes wider than a memory budget are tiled, along their sharp axis, through the
-shared engine (:func:`medsr.engine.runner.run_tiled`) with a receptive-field halo, so any
-slab or tile size gives the same result. SMORE (Zhao et al., IEEE TMI 2021) fuses
+neighbours: the first pass runs slabs of rows of A and writes its estimate (and the spread of
+the flips) into the output; the second runs slabs of columns of B, fuses its estimate with the
+first (mean), projects each column onto data consistency (along N) and writes the calibrated
+expected error (:mod:`medsr.calibration`). Only planes wider than a memory budget are tiled,
+along their sharp axis, through the shared engine (:func:`medsr.engine.runner.run_tiled`) with
+a receptive-field halo, so any slab or tile size gives the same result. SMORE (Zhao et al., IEEE TMI 2021) fuses
 orientations in the Fourier domain; a plain mean is used here (see ``benchmarks/enhance.py``).
 """
 
@@ -41,11 +41,14 @@ class InferSpec:
         tile: width of the plane tiles along their sharp axis (``None``: whole planes unless
             one plane exceeds ``plane_pixels``); multiple: tile widths are multiples of it (the
             network's pixel-unshuffle factor, so tiles keep the same phase).
-        tta: also run the planes flipped along either axis and both, and average (×4 cost).
+        tta: also run the planes flipped along either axis and both, and average (×4 cost);
+            their standard deviation (``spread``) is a feature of the expected-error map.
         fusion: ``"mean"`` of both orientations (default), ``"dc"`` (per column, weighted by
             each orientation's data-consistency residual; measured +0.05 dB on the CT
             cross-check, not the default), or one alone (``"A"``, ``"B"``; for ablations).
         project: apply the data-consistency projection (off only for ablations).
+        calibration: the :class:`medsr.calibration.Calibration` that turns the features into
+            the expected-|error| map, or ``None`` (then the map is the members' spread).
         normalizer: the intensity normalisation (:class:`medsr.intensity.Normalizer`; network
             units = its forward), or ``None`` for none.
         stats: running sums over block cores: ``r0``/``r1`` = ‖Wx−y‖² before/after the
@@ -66,6 +69,7 @@ class InferSpec:
     tta: bool = False
     fusion: str = "mean"
     project: bool = True
+    calibration: Any = None
     stats: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("r0", "r1", "syy", "pixels"), 0.0))
 
     def __post_init__(self) -> None:
@@ -74,35 +78,44 @@ class InferSpec:
             if m is not None:
                 setattr(self, name, np.ascontiguousarray(m, dtype=np.float32))
         self.consistency = Consistency(W=self.W, P=self.P)
+        self.bspline = self.U if self.R is None else (self.R @ self.U).astype(np.float32)
 
 
 def _net_batches(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
-    """Network on ``(P, H, W)`` planes, a few planes per call → ``(P, H, W)`` float32."""
+    """Network on ``(P, H, W)`` planes, a few planes per call → ``(2 P, H, W)`` float32: the
+    mean over the flips (the first ``P``) and their standard deviation (zero without flips)."""
     import torch
 
-    out = np.empty(planes.shape, dtype=np.float32)
+    n = planes.shape[0]
+    out = np.zeros((2 * n,) + planes.shape[1:], dtype=np.float32)
     per = max(1, spec.plane_pixels // max(1, planes.shape[1] * planes.shape[2]))
     bf16 = spec.precision == "bfloat16"
     with (
         torch.inference_mode(),
         torch.autocast(device_type=spec.device.split(":")[0], dtype=torch.bfloat16, enabled=bf16),
     ):
-        for s in range(0, planes.shape[0], per):
-            x = torch.from_numpy(np.ascontiguousarray(planes[s : s + per]))[:, None].to(spec.device)
+        for s in range(0, n, per):
+            e = min(n, s + per)
+            x = torch.from_numpy(np.ascontiguousarray(planes[s:e]))[:, None].to(spec.device)
             if bf16:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = net(x).float()
             if spec.tta:  # the flips the network was trained with (the slice profile is symmetric)
+                y2 = y * y
                 for dims in ((3,), (2,), (2, 3)):
-                    y += torch.flip(net(torch.flip(x, dims)).float(), dims)
+                    yf = torch.flip(net(torch.flip(x, dims)).float(), dims)
+                    y += yf
+                    y2 += yf * yf
                 y *= 0.25
-            out[s : s + per] = y[:, 0].cpu().numpy()
+                out[n + s : n + e] = torch.sqrt(torch.clamp(y2 * 0.25 - y * y, min=0.0))[:, 0].cpu().numpy()
+            out[s:e] = y[:, 0].cpu().numpy()
     spec.stats["pixels"] += planes.size * (4 if spec.tta else 1)
     return out
 
 
-def run_planes(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
-    """Network on ``(P, H, W)`` planes (H the thick axis) → ``(P, H, W)`` float32.
+def run_planes(net: Any, planes: np.ndarray, spec: InferSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Network on ``(P, H, W)`` planes (H the thick axis) → its estimate and the flips'
+    spread, each ``(P, H, W)`` float32.
 
     The planes go through :func:`medsr.engine.runner.run_tiled` along W with a halo of the
     network's receptive-field radius (reflected at the plane ends), so tiles of
@@ -118,7 +131,7 @@ def run_planes(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
     if tile is not None:
         tile = max(spec.multiple, int(tile) - int(tile) % spec.multiple)
         tile = None if tile >= w else tile
-    return run_tiled(
+    both = run_tiled(
         lambda b: _net_batches(net, b, spec),
         np.asarray(planes, np.float32),
         (1, 1),
@@ -126,6 +139,7 @@ def run_planes(net: Any, planes: np.ndarray, spec: InferSpec) -> np.ndarray:
         halo=(0, spec.halo),
         blend="none",
     )
+    return both[: planes.shape[0]], both[planes.shape[0] :]
 
 
 def consistent(est: np.ndarray, y: np.ndarray, spec: InferSpec) -> None:
@@ -157,58 +171,89 @@ def chunks(n: int, per: int) -> list[tuple[int, int]]:
     return [(s, min(n, s + per)) for s in range(0, n, max(1, per))]
 
 
-def _to_units(spec: InferSpec, est: np.ndarray) -> np.ndarray:
-    """Network-grid estimate (normalised) → output grid (``R``) in the input's units."""
+def _to_units(spec: InferSpec, est: np.ndarray, *, offset: bool = True) -> np.ndarray:
+    """Network-grid estimate (normalised) → output grid (``R``) in the input's units; with
+    ``offset=False`` only the scale is applied (for spreads and errors)."""
     if spec.R is not None:
         est = along(spec.R, est)
     if spec.normalizer is not None:
-        spec.normalizer.inverse_(est)
+        if offset:
+            spec.normalizer.inverse_(est)
+        else:
+            est *= np.float32(window(spec))
     return est
 
 
-def _orientation(net: Any, lr: np.ndarray, spec: InferSpec, active: np.ndarray) -> np.ndarray:
+def window(spec: InferSpec) -> float:
+    """Input units per normalised unit (the normaliser's window; 1 without one)."""
+    n = spec.normalizer
+    return 1.0 if n is None else float(n.hi[0] - n.lo[0])
+
+
+def _orientation(net: Any, lr: np.ndarray, spec: InferSpec, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Restore ``lr`` ``(n_lr, a, b)`` (input units) as planes ⊥ its last axis, ``(N, a)`` each
-    → ``(n_out, a, b)`` in the input's units. Inactive planes (``active[j]`` False: no
-    foreground) get the cubic B-spline alone."""
+    → estimate and flip spread ``(n_out, a, b)`` in the input's units. Inactive planes
+    (``active[j]`` False: no foreground) get the cubic B-spline alone (and zero spread)."""
     x = np.array(lr, dtype=np.float32)
     if spec.normalizer is not None:
         spec.normalizer.forward_(x)
     up = along(spec.U, x)  # (n_net, a, b)
+    spread = np.zeros_like(up)
     on = np.flatnonzero(active)
     if len(on):
         planes = up[:, :, on].transpose(2, 0, 1)  # (planes, n_net, a)
-        up[:, :, on] = run_planes(net, planes, spec).transpose(1, 2, 0)
-    return _to_units(spec, up)
+        mean, sd = run_planes(net, planes, spec)
+        up[:, :, on] = mean.transpose(1, 2, 0)
+        spread[:, :, on] = sd.transpose(1, 2, 0)
+    return _to_units(spec, up), _to_units(spec, spread, offset=False)
 
 
-def first_pass(net: Any, lr: np.ndarray, spec: InferSpec, active: np.ndarray) -> np.ndarray:
+def first_pass(net: Any, lr: np.ndarray, spec: InferSpec, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Orientation ⊥A: ``lr`` ``(n_lr, rows, B)`` → its planes ``(N, B)``, one per row, restored
-    → ``(n_out, rows, B)`` in the input's units."""
-    return _orientation(net, lr.transpose(0, 2, 1), spec, active).transpose(0, 2, 1)
+    → estimate and flip spread ``(n_out, rows, B)`` in the input's units."""
+    est, spread = _orientation(net, lr.transpose(0, 2, 1), spec, active)
+    return est.transpose(0, 2, 1), spread.transpose(0, 2, 1)
+
+
+def _fuse(ya: np.ndarray, yb: np.ndarray, y: np.ndarray, spec: InferSpec) -> np.ndarray:
+    if spec.fusion == "B":
+        return yb.copy()
+    if spec.fusion == "A":
+        return ya.copy()
+    if spec.fusion == "dc":
+        return _dc_weighted(ya, yb, y, spec)
+    return 0.5 * (ya + yb)
+
+
+def expected_error(spread: np.ndarray, pre: np.ndarray, post: np.ndarray, y: np.ndarray, spec: InferSpec) -> np.ndarray:
+    """The calibrated expected ``|error|`` (input units) of ``post`` ``(n_out, …)``, from its
+    features (:mod:`medsr.calibration`); without a calibration, the spread itself."""
+    if spec.calibration is None:
+        return np.asarray(spread, np.float32)
+    from medsr.calibration import error_features
+
+    k = np.float32(window(spec))
+    bs = along(spec.bspline, y)
+    feats = error_features(spread / k, pre / k, post / k, bs / k, axis=0)
+    return spec.calibration.expected(feats) * k
 
 
 def second_pass(
-    net: Any, lr: np.ndarray, first: np.ndarray, spec: InferSpec, active: np.ndarray
+    net: Any, lr: np.ndarray, first: tuple[np.ndarray, np.ndarray], spec: InferSpec, active: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Orientation ⊥B on columns ``lr`` ``(n_lr, A, cols)``, fused with the first pass's
-    estimate ``first`` ``(n_out, A, cols)`` of the same columns, then projected onto data
-    consistency → ``(estimate, uncertainty)``, each ``(n_out, A, cols)`` in the input's units.
-    Columns without foreground keep the first pass's estimate and zero uncertainty."""
-    ya = np.array(first, dtype=np.float32)
-    yb = _orientation(net, lr, spec, active)
-    unc = 0.5 * np.abs(ya - yb)
-    unc[:, :, ~active] = 0.0
+    estimate and spread ``first`` (each ``(n_out, A, cols)``) of the same columns, then projected
+    onto data consistency → ``(estimate, expected |error|)``, each ``(n_out, A, cols)`` in the
+    input's units. Columns without foreground keep the first pass's estimate and read zero."""
+    ya, sa = (np.array(a, dtype=np.float32) for a in first)
+    yb, sb = _orientation(net, lr, spec, active)
     y = np.asarray(lr, dtype=np.float32)
-    if spec.fusion == "B":
-        est = yb
-    elif spec.fusion == "A":
-        est = ya
-    elif spec.fusion == "dc":
-        est = _dc_weighted(ya, yb, y, spec)
-    else:
-        est = 0.5 * (ya + yb)
+    est = _fuse(ya, yb, y, spec)
     est[:, :, ~active] = ya[:, :, ~active]
+    pre = est.copy()
     consistent(est, y, spec)
+    unc = expected_error(0.5 * (sa + sb), pre, est, y, spec)
+    unc[:, :, ~active] = 0.0
     return est, unc
 
 

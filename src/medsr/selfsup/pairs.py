@@ -60,6 +60,7 @@ class PlaneSampler:
         seed: seed of the sampler's own generator.
         max_bytes: memory for the degraded copies; beyond it an evenly spaced subset of the
             planes is used.
+        exclude: planes never sampled (held out to calibrate the uncertainty map).
         noise_sigma: the scan's noise sd (normalised units). The acquisition averages the noise
             of the sharp planes away (by ``Σ w²`` per sample); that much is added back to the
             acquired samples of the training inputs, so they are as noisy as the real thick axis
@@ -77,6 +78,7 @@ class PlaneSampler:
         max_centres: int = 1_000_000,
         max_bytes: int = 384 << 20,
         noise_sigma: float = 0.0,
+        exclude: np.ndarray | None = None,
     ) -> None:
         self.planes = np.ascontiguousarray(planes, dtype=np.float32)  # (N, A, B)
         n_planes, shape = self.planes.shape[0], self.planes.shape[1:]
@@ -84,7 +86,10 @@ class PlaneSampler:
         self.patch -= self.patch % 2
         per_plane = 4 * shape[0] * shape[1] * max(1, len(train_factors))
         keep = max(1, min(n_planes, max_bytes // per_plane))
-        self.slices = np.unique(np.linspace(0, n_planes - 1, keep).round().astype(int))
+        usable = np.setdiff1d(np.arange(n_planes), np.asarray([] if exclude is None else exclude, int))
+        usable = usable if usable.size else np.arange(n_planes)
+        pick = np.unique(np.linspace(0, usable.size - 1, min(keep, usable.size)).round().astype(int))
+        self.slices = usable[pick]
         sub = self.planes[self.slices]
         self.inputs: dict[int, np.ndarray] = {}
         noise_rng = np.random.default_rng(seed + 7919)

@@ -45,6 +45,9 @@ class Fitted:
     precision: str
     init: str
     orientations: list[str] = field(default_factory=list)
+    holdout: np.ndarray | None = None
+    holdout_mask: np.ndarray | None = None
+    foreground: np.ndarray | None = None  # the training mask (X, Y, Z) of the input
 
 
 def _sharp(plan: EnhancePlan) -> tuple[int, int]:
@@ -124,6 +127,9 @@ def fit_network(
 
         plan.noise.update(estimate_noise(image, mask=fg))
     sigma = float(plan.noise.get("sigma", 0.0)) / max(scale.hi[0] - scale.lo[0], 1e-12) if config.match_noise else 0.0
+    from medsr.selfsup.calibrate import holdout_planes
+
+    held = holdout_planes(mask)
     sampler = PlaneSampler(
         norm,
         {0: plan.train_factors[a], 1: plan.train_factors[b]},
@@ -132,6 +138,7 @@ def fit_network(
         patch=cfg.patch,
         seed=seed,
         noise_sigma=sigma,
+        exclude=held,
     )
     clock.stage("prepare", t0, c0)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -160,6 +167,7 @@ def fit_network(
         "schedule": "warmup+cosine",
         "pairs": f"sharp {AXES[a]}{AXES[b]} planes degraded along {AXES[a]} and {AXES[b]}",
         "augment": "flips only",
+        "held_out_planes": [int(i) for i in held],
         "input_noise_sigma": round(sigma, 6),
         "threads": threads,
         "threads_auto": auto_threads,
@@ -175,16 +183,19 @@ def fit_network(
         precision=prec,
         init=how,
         orientations=[f"{AXES[b]}{AXES[plan.thick_axis]} planes", f"{AXES[a]}{AXES[plan.thick_axis]} planes"],
+        holdout=held,
+        holdout_mask=np.ascontiguousarray(mask[held]),
+        foreground=fg,
     )
 
 
 def _slab(n_net: int, n_out: int, width: int, slab: int | None) -> int:
-    """Planes per slab: a slab's temporaries (≈ 8 float32 copies of ``max(n_net, n_out) ×
-    width`` per plane: input, interpolation, network in and out, both estimates, fusion,
-    uncertainty) stay near 192 MiB."""
+    """Planes per slab: a slab's temporaries (≈ 12 float32 copies of ``max(n_net, n_out) ×
+    width`` per plane: input, interpolation, network in and out, both estimates and spreads,
+    fusion, the error features and map) stay near 192 MiB."""
     if slab:
         return int(slab)
-    per_plane = 4 * 8 * max(n_net, n_out) * max(1, width)
+    per_plane = 4 * 12 * max(n_net, n_out) * max(1, width)
     return int(max(1, min(1024, (192 << 20) // per_plane)))
 
 
@@ -257,6 +268,9 @@ def infer_volume(
     tta, workdir, slab = config.tta, config.workdir, config.slab
     spec = _operators(image, plan, fitted, device, tta, halo, tile=config.block_size, multiple=shuffle, **options)
     n_out = plan.output_grid.shape[plan.thick_axis]
+    calibration = _calibrate(plan, fitted, spec)
+    clock.stage("calibrate", t0, c0)
+    t0, c0 = time.perf_counter(), time.process_time()
     fitted.normalised = None  # the training copy is not needed any more
     _release_memory()
     volume = image.data[0].transpose(_perm(plan))  # (N, A, B) view of the input, never copied
@@ -275,13 +289,14 @@ def infer_volume(
         chunks(n_b, _slab(plan.net_size, n_out, n_a, slab)),
     )
     total, done = len(rows) + len(cols), 0
-    for s, e in rows:  # pass 1: planes ⊥A, one per row
-        res[:n_out, s:e] = first_pass(net, volume[:, s:e], spec, np.asarray(fg[s:e].any(1)))
+    for s, e in rows:  # pass 1: planes ⊥A, one per row (estimate; spread where the map will be)
+        res[:n_out, s:e], res[n_out:, s:e] = first_pass(net, volume[:, s:e], spec, np.asarray(fg[s:e].any(1)))
         done += 1
         if progress:
             progress("infer", done, total)
     for s, e in cols:  # pass 2: planes ⊥B, one per column; fusion, uncertainty, consistency
-        est, unc = second_pass(net, volume[:, :, s:e], res[:n_out, :, s:e], spec, np.asarray(fg[:, s:e].any(0)))
+        first = (res[:n_out, :, s:e], res[n_out:, :, s:e])
+        est, unc = second_pass(net, volume[:, :, s:e], first, spec, np.asarray(fg[:, s:e].any(0)))
         res[:n_out, :, s:e] = est
         res[n_out:, :, s:e] = unc
         done += 1
@@ -299,5 +314,30 @@ def infer_volume(
         "halo": halo,
         "slabs": [len(rows), len(cols)],
         "_flops": flops,
+        "_calibration": calibration,
     }
     return est, unc, dc
+
+
+def _calibrate(plan: EnhancePlan, fitted: Fitted, spec: InferSpec) -> dict[str, Any]:
+    """Fit ``spec.calibration`` on the held-out planes; the sidecar's record of it."""
+    from medsr.selfsup.calibrate import calibrate_on_planes
+
+    held = fitted.holdout
+    if fitted.normalised is None or held is None or len(held) == 0 or fitted.holdout_mask is None:
+        return {"calibrated": False, "held_out_planes": 0}
+    a, b = _sharp(plan)
+    cal, record = calibrate_on_planes(
+        fitted.model,
+        fitted.normalised[held],
+        fitted.holdout_mask,
+        [plan.train_factors[a], plan.train_factors[b]],
+        _sample_profiles(plan),
+        spec,
+    )
+    spec.calibration = cal
+    record["window"] = float(fitted.scale.hi[0] - fitted.scale.lo[0])
+    if cal is not None:
+        record["model"] = cal.to_dict(scale=record["window"])
+    record["_calibration"] = cal
+    return record
