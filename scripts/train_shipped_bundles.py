@@ -26,6 +26,11 @@ Usage (from the repository root, with the venv active)::
     python scripts/train_shipped_bundles.py --evaluate-only --work /tmp/medsr_bundles
     python scripts/train_shipped_bundles.py --evaluate-only --installed --work /tmp/medsr_check  # shipped ones
     python scripts/train_shipped_bundles.py --install --work /tmp/medsr_bundles  # copy into the package
+    python scripts/train_shipped_bundles.py --calibrate-installed --work /tmp/medsr_cal  # expected-error map
+
+Training stores the expected-error calibration (:mod:`medsr.train.calibrate`) in each bundle;
+``--calibrate-installed`` measures it on the same validation parts for bundles shipped before
+that existed and rewrites only their metadata (the weights are unchanged).
 
 Runs are resumable: run the same command again after an interruption.
 """
@@ -215,6 +220,33 @@ def train_one(name: str, work: Path, steps: int | None, threads: int) -> dict[st
     }
 
 
+def calibrate_installed(name: str, work: Path) -> dict[str, Any]:
+    """Measure the expected-error calibration of the shipped bundle on its validation part and
+    rewrite the bundle with it in its metadata (weights unchanged)."""
+    from dataclasses import replace
+
+    import medsr
+    from medsr.models.bundle import save_bundle
+    from medsr.train import config_from_dict
+    from medsr.train.calibrate import calibrate_crops
+    from medsr.train.data import load_images
+    from medsr.train.validate import build_val_crops
+
+    train_dir, val_dir, _ = prepare(name, work)
+    raw = json.loads(json.dumps(SPECS[name]["config"]))
+    raw["data"].update({"train": str(train_dir), "val": str(val_dir)})
+    cfg = config_from_dict(raw, source=f"{name} spec")
+    path = BUNDLES / f"{name}.safetensors"
+    bundle = medsr.load_model(path)
+    crops = build_val_crops(load_images(str(val_dir), cfg.data, None, cfg.factors3), cfg)
+    cal = calibrate_crops(bundle.model, crops, cfg)
+    if cal is None:
+        raise SystemExit(f"{name}: fewer than two validation crops; nothing calibrated")
+    meta = replace(bundle.meta, extra={**bundle.meta.extra, "calibration": cal.to_dict()})
+    save_bundle(bundle.model, path, meta)
+    return {"crops": len(crops), "coverage_90": cal.coverage, "deciles": cal.table}
+
+
 # -- referee scoring ----------------------------------------------------------------------------
 def _referee(*args: str) -> dict[str, Any]:
     out = subprocess.run([sys.executable, str(REFEREE), *args], check=True, capture_output=True, text=True)
@@ -270,12 +302,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --evaluate-only: score the bundles in src/medsr/data/bundles, not the runs",
     )
+    p.add_argument(
+        "--calibrate-installed",
+        action="store_true",
+        help="measure the expected-error calibration of the shipped bundles and store it in them",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     path = args.work / "report.json"
     report: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
     for name in args.only:
         entry: dict[str, Any] = {}
+        if args.calibrate_installed:
+            entry["calibration"] = calibrate_installed(name, args.work)
+            print(json.dumps({name: entry}, indent=1, default=float), flush=True)
+            continue
         if not args.evaluate_only and not args.install:
             entry["training"] = train_one(name, args.work, args.steps, args.threads)
         bundle = BUNDLES / f"{name}.safetensors" if args.installed else args.work / name / "run" / "model.safetensors"

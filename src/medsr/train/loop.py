@@ -163,7 +163,12 @@ def _train(cfg: TrainConfig, run: Path, ctx: Any, progress: ProgressFn | None, r
         runlog.plot(cfg.bundle.name or run.name)
         if step > start or latest_checkpoint(run) is None:
             save_checkpoint(run, step, model, opt, keep=cfg.run.keep_checkpoints)
-        bundle = finish_bundle(run, cfg, model, images, sampler, metrics, step, time.perf_counter() - t0)
+        from medsr.train.calibrate import calibrate_crops
+
+        calibration = calibrate_crops(model, crops, cfg, ctx.device)
+        bundle = finish_bundle(
+            run, cfg, model, images, sampler, metrics, step, time.perf_counter() - t0, calibration=calibration
+        )
     ctx.barrier()
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return TrainResult(run, bundle, step, start, loss_value, metrics, time.perf_counter() - t0, state)

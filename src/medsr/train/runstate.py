@@ -150,8 +150,10 @@ def finish_bundle(
     metrics: dict[str, float],
     step: int,
     seconds: float,
+    calibration: Any = None,
 ) -> Path:
-    """Write ``run/model.safetensors`` with the full metadata; returns its path."""
+    """Write ``run/model.safetensors`` with the full metadata (and the expected-error
+    ``calibration`` of :mod:`medsr.train.calibrate`, when given); returns its path."""
     from medsr.models.bundle import save_bundle
     from medsr.models.bundle_meta import BundleMeta
     from medsr.train.data import describe_images
@@ -209,6 +211,7 @@ def finish_bundle(
             "steps": int(step),
             "train_seconds": round(float(seconds), 1),
             "train_config": cfg.to_dict(),
+            **({"calibration": calibration.to_dict()} if calibration is not None else {}),
         },
     )
     path = save_bundle(model, run / "model.safetensors", meta)

@@ -1,0 +1,128 @@
+"""``predict`` with an expected-error map: the bundle over the flips of its axes, calibrated.
+
+The bundle runs on the input and on its flips along the first two axes its architecture sees
+(4 runs, :func:`medsr.calibration.flip_members`); the output is their mean, and the map is the
+bundle's :class:`~medsr.calibration.Calibration` (measured at training time on its validation
+crops, :mod:`medsr.train.calibrate`) applied to the members' spread, the output's gradient and
+its departure from cubic B-spline, in the input's units. A bundle without a calibration gets the
+spread itself, labelled uncalibrated.
+
+Example:
+    >>> res = predict_uncertainty(medsr.read("xray.dcm"), "xray-x4")   # doctest: +SKIP
+    >>> res.uncertainty.shape == res.image.shape                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from medsr.image import Image
+
+
+@dataclass
+class PredictResult:
+    """The output (mean of the members), its expected |error| (same grid and units) and how."""
+
+    image: Image
+    uncertainty: Image
+    info: dict[str, Any] = field(default_factory=dict)
+    calibration: Any = field(default=None, repr=False)
+    foreground: Any = field(default=None, repr=False)
+
+    def interval(self, level: float = 0.9) -> Image:
+        """Half-width of the ``level`` interval (same grid and units)."""
+        from medsr.errors import ConfigError
+
+        if self.calibration is None or not any(abs(q - level) < 1e-6 for q in self.calibration.quantiles):
+            raise ConfigError(None, f"no calibrated {level} interval for this bundle", "drop the interval option")
+        return self.uncertainty.with_data(self.calibration.half_width(self.uncertainty.data, level))
+
+
+def _windows(image: Image, record: dict[str, Any] | None) -> np.ndarray:
+    """Input units per normalised unit, per channel ``(C, 1, 1, 1)``."""
+    from medsr.engine.predict import _normalizer
+
+    norm = _normalizer(image, record or {})
+    if norm is None:
+        return np.ones((image.channels, 1, 1, 1), np.float32)
+    k = np.asarray(norm.hi, np.float32) - np.asarray(norm.lo, np.float32)
+    return np.broadcast_to(k, (image.channels,)).reshape(-1, 1, 1, 1).astype(np.float32)
+
+
+def _bspline(data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Cubic B-spline of ``data`` ``(C, X, Y, Z)`` onto ``shape`` in index space (the field of
+    view preserved, as the grids are), whatever the image's orientation."""
+    from medsr.acquisition.consistency import along
+    from medsr.selfsup.operators import bspline_matrix
+
+    out = np.asarray(data, np.float32)
+    for a, n in enumerate(shape):
+        if n != out.shape[1 + a]:
+            out = along(bspline_matrix(n, out.shape[1 + a], n / out.shape[1 + a]).astype(np.float32), out, axis=1 + a)
+    return out
+
+
+def _foreground(image: Image, shape: tuple[int, ...]) -> np.ndarray:
+    """The input's foreground (:func:`medsr.mask.training_mask`) repeated onto ``shape``."""
+    from medsr.mask import training_mask
+
+    grey = image if image.channels == 1 else image.with_data(image.data.mean(0, keepdims=True))
+    m = training_mask(grey)
+    for a, n in enumerate(shape):
+        m = np.repeat(m, n // m.shape[a], axis=a)
+    return m
+
+
+def predict_uncertainty(
+    image: Image, bundle: Any, *, unsure_threshold: float | None = None, **options: Any
+) -> PredictResult:
+    """:func:`medsr.engine.predict.predict` with the expected-error map (4 runs of the bundle).
+
+    ``unsure_threshold``: expected |error| (image units) of the trust summary (default
+    :func:`medsr.trust.default_threshold`); ``options`` go to
+    :func:`~medsr.engine.predict.predict`.
+    """
+    from medsr.calibration import Calibration, error_features, flip_members
+    from medsr.engine.layout import plan_layout
+    from medsr.engine.predict import _load, predict
+    from medsr.trust import trust_record
+
+    b = _load(bundle)
+    layout = plan_layout(image.shape, image.spacing, image.is_2d, b.descriptor.spatial_dims, b.meta.factors, None)
+    axes = tuple(1 + int(a) for a in layout.arch_axes if image.shape[int(a)] > 1)[:2]
+    grid: dict[str, Image] = {}
+
+    def run(arr: np.ndarray) -> np.ndarray:
+        out = predict(image.with_data(arr), b, **options)
+        grid.setdefault("first", out)
+        return out.data
+
+    mean, spread = flip_members(run, image.data, axes)
+    first = grid["first"]
+    k = _windows(image, b.meta.normalization)
+    bs = _bspline(image.data, first.shape)
+    record = b.meta.extra.get("calibration")
+    cal = Calibration.from_dict(record) if record else None
+    if cal is None:
+        expected = spread
+    else:
+        fe = error_features(spread / k, mean / k, mean / k, bs / k, axes)
+        expected = cal.expected(fe) * k
+    fg = _foreground(image, first.shape)
+    worst = np.max(expected, axis=0)  # RGB: the worst channel
+    info = {
+        "map": "expected |error| (calibrated on the bundle's validation crops)"
+        if cal
+        else "spread over flips (uncalibrated)",
+        "members": f"{2 ** len(axes)} flips along array axes {list(axes)}; output = their mean",
+        "units": image.meta.units,
+        "calibration": {"model": record, "calibrated": True} if record else {"calibrated": False},
+        "trust": trust_record(worst, fg, image.meta.modality, image.meta.units, float(k.mean()), unsure_threshold),
+    }
+    sr = first.with_data(mean)
+    sr.meta.history[-1] = {**sr.meta.history[-1], "members": "flips", "uncertainty": True}
+    unc = first.with_data(expected.astype(np.float32))
+    return PredictResult(image=sr, uncertainty=unc, info=info, calibration=cal, foreground=fg)
