@@ -93,3 +93,29 @@ def test_enhance_refuses_isotropic(tmp_path: Path, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert "Remedy" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o.nii.gz").exists()
+
+
+def test_enhance_interval_unsure_mask_and_trust_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = _thick_volume(tmp_path / "thick.nii.gz")
+    out = tmp_path / "iso.nii.gz"
+    args = ["enhance", str(src), "-o", str(out), "--steps", "20", "--threads", "1"]
+    assert main([*args, "--uncertainty-interval", "0.9", "--flag-unsure", "--unsure-threshold", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "trust:" in printed and "expected to be off by more than 5" in printed
+    unc, half = read(tmp_path / "iso_uncertainty.nii.gz"), read(tmp_path / "iso_interval90.nii.gz")
+    unsure = read(tmp_path / "iso_unsure.nii.gz")
+    side = json.loads((tmp_path / "iso.json").read_text())
+    u = side["uncertainty"]
+    q = u["calibration"]["model"]["interval_quantiles"]["0.9"]
+    np.testing.assert_allclose(half.data, q * unc.data, rtol=1e-4, atol=1e-4)
+    assert set(np.unique(unsure.data)) <= {0, 1}
+    flagged = int(unsure.data.sum())
+    assert flagged == u["trust"]["unsure_voxels"] and flagged == int(((unc.data > 5) & (unsure.data > 0)).sum())
+    assert u["trust"]["threshold"] == 5.0 and u["trust"]["rule"] == "given"
+    files = u["files"]
+    assert files["interval"].endswith("iso_interval90.nii.gz") and files["unsure"].endswith("iso_unsure.nii.gz")
+    assert files["uncertainty"].endswith("iso_uncertainty.nii.gz")
+    # a level that is not calibrated is refused by the parser, before any work
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--uncertainty-interval", "0.7", "--overwrite"])
+    assert exc.value.code == 2

@@ -22,7 +22,7 @@ CONFIG = """
 patches: {size: [16, 16], batch_size: 4}
 model: {arch: fast, kwargs: {width: 8, depth: 2}}
 optim: {warmup_steps: 1}
-run: {val_every: 2, checkpoint_every: 2, val_crops: 1, val_crop_size: [32, 32], threads: 1, device: cpu}
+run: {val_every: 2, checkpoint_every: 2, val_crops: 2, val_crop_size: [32, 32], threads: 1, device: cpu}
 """
 
 
@@ -126,6 +126,33 @@ def test_predict_single_file_and_domain_warning(trained: Path, tmp_path: Path, c
     assert (tmp_path / "one.nrrd").is_file() and (tmp_path / "one.json").is_file()
     assert main(["predict", "-i", str(src), "-o", str(tmp_path / "x"), "-m", "no-such-bundle"]) == 2
     assert "neither a bundle file nor a known bundle name" in capsys.readouterr().err
+
+
+def test_predict_uncertainty_map_calibrated_at_training(trained: Path, tmp_path: Path, capsys) -> None:
+    from medsr.io import read, write
+    from medsr.models.bundle import read_bundle_meta
+
+    cal = read_bundle_meta(trained / "model.safetensors").extra["calibration"]
+    assert len(cal["deciles"]) == 10 and 0 < cal["coverage_90"] <= 1
+    src = write(smooth_image(7), tmp_path / "in.nrrd")
+    model = str(trained / "model.safetensors")
+    assert main(["predict", "-i", str(src), "-o", str(tmp_path / "plain.nrrd"), "-m", model, "-q"]) == 0
+    assert not (tmp_path / "plain_uncertainty.nrrd").exists()  # only when asked for
+    args = ["predict", "-i", str(src), "-o", str(tmp_path / "sr.nrrd"), "-m", model]
+    assert main([*args, "--uncertainty-interval", "0.9", "--flag-unsure", "--unsure-threshold", "0.01"]) == 0
+    assert "trust:" in capsys.readouterr().out
+    sr, plain = read(tmp_path / "sr.nrrd"), read(tmp_path / "plain.nrrd")
+    unc, half = read(tmp_path / "sr_uncertainty.nrrd"), read(tmp_path / "sr_interval90.nrrd")
+    unsure = read(tmp_path / "sr_unsure.nrrd")
+    assert unc.shape == half.shape == unsure.shape == sr.shape == plain.shape
+    assert float(unc.data.min()) >= 0 and float(unc.data.max()) > 0
+    q = cal["interval_quantiles"]["0.9"]
+    np.testing.assert_allclose(half.data, q * unc.data, rtol=1e-4, atol=1e-6)
+    assert not np.array_equal(sr.data, plain.data)  # the output is the mean over the flips
+    side = json.loads((tmp_path / "sr.json").read_text())
+    assert side["uncertainty"]["calibration"]["calibrated"] is True
+    assert side["uncertainty"]["trust"]["unsure_voxels"] == int(unsure.data.sum())
+    assert side["uncertainty"]["files"]["interval"].endswith("sr_interval90.nrrd")
 
 
 def test_export_onnx_matches_torch(trained: Path, tmp_path: Path) -> None:

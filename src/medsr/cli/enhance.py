@@ -7,7 +7,7 @@ import logging
 import time
 from pathlib import Path
 
-from medsr.batch import Job, companion
+from medsr.batch import Job
 from medsr.cli.common import (
     Progress,
     add_batch_flags,
@@ -20,6 +20,7 @@ from medsr.cli.common import (
     spacing3,
 )
 from medsr.cli.seg_option import add_labels_flag, check_labels_flag, labels_outputs, read_labels, write_labels
+from medsr.cli.uncertainty_option import add_uncertainty_flags, map_outputs, trust_line, write_maps
 from medsr.errors import ConfigError
 
 HELP = "make a thick-slice CT/MRI near-isotropic, learning from the scan itself (no training data)"
@@ -33,8 +34,12 @@ By default (--profile auto) the slice profile is estimated from the scan and use
 finds overlapping slices; elsewhere rect at the nominal thickness is kept, the safer assumption
 (docs/enhance.md). The estimate, the decision and the noise level and kind are recorded in the
 sidecar either way.
-Beside the output it writes OUT_uncertainty (disagreement between orientations) and a JSON
-sidecar; --report writes a self-contained HTML page.
+Beside the output it writes OUT_uncertainty, the expected |error| per voxel in the image's units
+(calibrated on in-plane planes held out of training; docs/uncertainty.md), and a JSON sidecar
+with the calibration table and the trust summary (the fraction of foreground voxels expected to
+be wrong by more than 20 HU for CT, else 5 % of the intensity window), which is also printed.
+--uncertainty-interval 0.9 adds OUT_interval90 (half-width of a 90 % interval), --flag-unsure
+OUT_unsure (a mask of those voxels); --report writes a self-contained HTML page.
 Cohort mode (docs/cohorts.md): --save-model keeps the fitted network and its plan as a bundle
 for the other scans of the protocol (medsr predict -m BUNDLE, or --init BUNDLE to fine-tune).
 
@@ -135,6 +140,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also write the fitted network as a bundle for the other scans of this protocol "
         "(medsr predict -m FILE, or enhance --init FILE); one scan only",
     )
+    add_uncertainty_flags(g4, optional_map=False)
     add_labels_flag(g4)
     add_batch_flags(g4)
 
@@ -179,9 +185,8 @@ def outputs_of(job: Job, args: argparse.Namespace) -> list[tuple[Path, bool]]:
     from medsr.io.formats import output_format
     from medsr.io.sidecar import sidecar_path
 
-    unc = companion(job.output, "uncertainty")
     is_dir = output_format(job.output, args.format) == "dicom"
-    outs = [(unc, False), (sidecar_path(unc), False), *labels_outputs(job.output, args), (job.output, is_dir)]
+    outs = [*map_outputs(job.output, args), *labels_outputs(job.output, args), (job.output, is_dir)]
     if getattr(args, "save_model", None):
         outs.append((Path(args.save_model).expanduser(), False))
     report = _report_dir(job, args)
@@ -209,6 +214,7 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> dict:
         device=args.device,
         threads=args.threads,
         seed=args.seed,
+        unsure_threshold=args.unsure_threshold,
         progress=progress.stage,
         **({"init": args.init} if getattr(args, "init", None) else {}),
     )
@@ -216,16 +222,9 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> dict:
     fmt = args.format or ("dicom" if lr.meta.source_format == "dicom-series" and not job.output.suffix else None)
     side = sidecar_base("enhance", args, **result.info)
     side["input_file"] = str(job.source)
-    unc_path = companion(job.output, "uncertainty")
-    side["uncertainty"] = str(unc_path)
     with Staging(overwrite=args.overwrite) as unit:  # one unit: the image's sidecar moves in last
-        write(
-            result.uncertainty,
-            unc_path,
-            overwrite=args.overwrite,
-            sidecar=sidecar_base("enhance", args, input=str(job.source), uncertainty_of=str(job.output)),
-            stage=unit,
-        )
+        base = lambda **f: sidecar_base("enhance", args, input=str(job.source), **f)  # noqa: E731
+        write_maps(result, job.output, args, side, base, unit)
         if seg is not None:
             side["labels"] = str(write_labels("enhance", seg, result.image, job.output, args, stage=unit))
         out = write(
@@ -239,6 +238,7 @@ def _one(job: Job, args: argparse.Namespace, progress: Progress) -> dict:
 
         extra += f"; model {save_model(result, Path(args.save_model).expanduser())}"
     dc = result.info.get("data_consistency", {})
+    say(args, trust_line(result.info.get("uncertainty", {})))
     say(
         args,
         f"wrote {out} ({'×'.join(str(s) for s in result.image.shape)} voxels, data-consistency error "

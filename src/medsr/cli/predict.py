@@ -11,6 +11,7 @@ from medsr.batch import SAME_FORMAT
 from medsr.cli.common import Progress, add_batch_flags, parse_series, print_table, say, sidecar_base
 from medsr.cli.models import add_path_flag
 from medsr.cli.seg_option import add_labels_flag, check_labels_flag, labels_outputs, read_labels, write_labels
+from medsr.cli.uncertainty_option import add_uncertainty_flags, map_outputs, trust_line, wants_map, write_maps
 from medsr.errors import ConfigError
 
 HELP = "super-resolve images with a trained bundle (file or folder in, folder out; resumable, shardable)"
@@ -74,6 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="float32",
         help="output voxel type: float32 (default) or the input's type (rounded, clipped)",
     )
+    add_uncertainty_flags(p, optional_map=True)
     add_labels_flag(p)
     add_batch_flags(p)
 
@@ -98,9 +100,7 @@ def _predict_one(src: Path, dst: Path, bundle: Any, args: argparse.Namespace, ba
 
     img = read(src, series=parse_series(args.series) if src.is_dir() else None)
     seg = read_labels(args, img)
-    sr = predict(
-        img,
-        bundle,
+    options = dict(
         device=args.device,
         tile=args.tile,
         dtype=args.dtype,
@@ -108,6 +108,14 @@ def _predict_one(src: Path, dst: Path, bundle: Any, args: argparse.Namespace, ba
         threads=args.threads,
         progress=lambda d, t: bar.stage(src.name, d, t),
     )
+    result = None
+    if wants_map(args):
+        from medsr.engine.uncertainty import predict_uncertainty
+
+        result = predict_uncertainty(img, bundle, unsure_threshold=args.unsure_threshold, **options)
+        sr = result.image
+    else:
+        sr = predict(img, bundle, **options)
     meta = bundle.meta
     record = sr.meta.history[-1] if sr.meta.history else {}
     sidecar = sidecar_base(
@@ -123,17 +131,25 @@ def _predict_one(src: Path, dst: Path, bundle: Any, args: argparse.Namespace, ba
     )
     from medsr.io.atomic import Staging
 
+    if result is not None:
+        sidecar["uncertainty"] = result.info
     with Staging(overwrite=args.overwrite) as unit:
+        if result is not None:
+            base = lambda **f: sidecar_base("predict", args, input=str(src), bundle=str(bundle.path), **f)  # noqa: E731
+            write_maps(result, dst, args, sidecar, base, unit)
         if seg is not None:
             sidecar["labels"] = str(write_labels("predict", seg, sr, dst, args, stage=unit))
         write(sr, dst, dtype=args.out_dtype, overwrite=args.overwrite, format=args.format, sidecar=sidecar, stage=unit)
+    if result is not None:
+        say(args, f"{src.name}: {trust_line(sidecar['uncertainty'])}")
     return {"shape": "×".join(str(s) for s in sr.shape)}
 
 
 def _outputs(job: Any, args: argparse.Namespace) -> list[tuple[Path, bool]]:
     from medsr.io.sidecar import sidecar_path
 
-    return [*labels_outputs(job.output, args), (job.output, False), (sidecar_path(job.output), False)]
+    maps = map_outputs(job.output, args)
+    return [*maps, *labels_outputs(job.output, args), (job.output, False), (sidecar_path(job.output), False)]
 
 
 def _is_protocol(path: Path) -> bool:
