@@ -83,3 +83,23 @@ def test_profile_section_says_whether_the_estimate_was_used() -> None:
         est = ProfileEstimate("gaussian", 6.0, 4.0, 0.7, 1.0, decision=decision, used_fwhm_mm=5.2)
         page = _profile_section({"profile_estimate": est.to_dict(), "input_spacing_mm": [1.0, 1.0, 4.0]})
         assert needle in page and "FWHM 6 mm" in page and "<svg" in page, page[:200]
+
+
+def test_calibration_curve_trust_and_overlay(tmp_path: Path) -> None:
+    lr, sr, unc = _case()
+    deciles = [{"predicted": 1.0 + i, "observed": 1.1 + i} for i in range(10)]
+    info = {
+        "thick_axis": 2,
+        "uncertainty": {
+            "calibration": {"model": {"deciles": deciles, "coverage_90": 0.91}},
+            "trust": {"unsure_fraction": 0.034, "threshold": 20.0, "units": "HU", "rule": "20 HU (CT)"},
+        },
+    }
+    page = enhance_report(tmp_path, lr=lr, bspline=sr, sr=sr, uncertainty=unc, info=info, n_slices=3).read_text()
+    assert "Uncertainty calibration" in page and "covered 91%" in page
+    assert "3.4% of the foreground is expected to be off by more than 20 HU" in page
+    assert 'id="overlay"' in page and 'id="ov-medsr"' in page
+    uncal = enhance_report(
+        tmp_path / "u", lr=lr, bspline=sr, sr=sr, uncertainty=unc, info={"thick_axis": 2}, n_slices=3
+    )
+    assert "not calibrated" in uncal.read_text()

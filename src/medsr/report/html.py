@@ -2,7 +2,8 @@
 
 It shows the input, the cubic B-spline result and medsr side by side in a through-plane view
 (a plane that contains the thick axis) with a slice slider, a zoomed inset that follows a click,
-the uncertainty map, the training loss curve, the timings and the data-consistency figures.
+the expected-error map (also as an adjustable overlay on medsr), its calibration curve and trust
+summary, the training loss curve, the timings and the data-consistency figures.
 Images are embedded as base64 PNG; the page needs no script or style from outside.
 
 Example:
@@ -30,7 +31,7 @@ PANELS = (
     ("input", "Input (thick slices)"),
     ("bspline", "Cubic B-spline"),
     ("medsr", "medsr"),
-    ("uncertainty", "Uncertainty"),
+    ("uncertainty", "Expected |error|"),
 )
 
 
@@ -191,6 +192,36 @@ _DECISIONS = {
 }
 
 
+def _calibration_section(info: dict[str, Any]) -> str:
+    """Predicted against observed mean |error| per decile on the held-out planes, and the trust summary."""
+    unc = info.get("uncertainty") or {}
+    model = (unc.get("calibration") or {}).get("model") or {}
+    trust = unc.get("trust") or {}
+    units = html.escape(str(trust.get("units") or unc.get("units") or ""))
+    lines = []
+    if trust:
+        lines.append(
+            f"{trust['unsure_fraction']:.1%} of the foreground is expected to be off by more than "
+            f"{trust['threshold']:.4g} {units} ({html.escape(str(trust.get('rule', '')))})."
+        )
+    rows = model.get("deciles") or []
+    if not rows:
+        return f'<p class="note">{" ".join(lines)} The map is not calibrated (too little held out).</p>'
+    pts = [(float(r["predicted"]), float(r["observed"])) for r in rows]
+    top = max(max(p) for p in pts)
+    chart = line_chart(
+        pts,
+        x_label=f"predicted mean |error| ({units})",
+        y_label=f"observed ({units})",
+        more=[([(0, 0), (top, top)], "#06c")],
+    )
+    lines.append(
+        f"Per decile of the map on held-out planes (orange) against the identity (blue, dashed); the 90 % "
+        f"interval covered {model.get('coverage_90', float('nan')):.0%} of their voxels."
+    )
+    return f'{chart}<p class="note">{" ".join(lines)}</p>'
+
+
 def _summary(info: dict[str, Any]) -> dict[str, Any]:
     keys = (
         "thick_axis",
@@ -239,7 +270,8 @@ def _render(
     )
     cells = "".join(
         f"<figure><figcaption>{html.escape(label)}</figcaption>"
-        f'<div class="view" style="aspect-ratio:{1 / aspect:.4f}"><img id="img-{k}" alt="{k}"></div>'
+        f'<div class="view" style="aspect-ratio:{1 / aspect:.4f}"><img id="img-{k}" alt="{k}">'
+        f"{_OVERLAY_IMG if k == 'medsr' else ''}</div>"
         f'<div class="zoom" id="zoom-{k}" title="4x zoom; click the panel above to move it"></div></figure>'
         for k, label in panels
     )
@@ -254,6 +286,8 @@ def _render(
         data=data,
         loss=loss_svg,
         profile=profile_html,
+        calibration=_calibration_section(info),
+        overlay="" if "uncertainty" not in frames[0] else _OVERLAY,
         u_hi=f"{u_hi:.4g}",
         timings=_kv_rows(timings),
         dc=_kv_rows(dc),
@@ -261,6 +295,12 @@ def _render(
         info=info_json,
     )
 
+
+_OVERLAY_IMG = '<img class="overlay" id="ov-medsr" alt="expected error overlay">'
+_OVERLAY = (
+    '<div class="controls">Overlay the expected error on medsr: '
+    '<input type="range" id="overlay" min="0" max="100" value="0" style="width:30%"></div>'
+)
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -271,6 +311,7 @@ h1{{font-size:1.4em;margin:.2em 0}} h2{{font-size:1.1em;margin:1.2em 0 .4em}}
 figure{{margin:0;background:#111;border-radius:6px;padding:6px}} figcaption{{color:#eee;font-size:.9em;margin-bottom:4px}}
 .view,.zoom{{width:100%;overflow:hidden;position:relative;background:#000;cursor:crosshair}}
 .view img{{width:100%;height:100%;display:block;image-rendering:auto}}
+.view img.overlay{{position:absolute;left:0;top:0;opacity:0;mix-blend-mode:screen;pointer-events:none}}
 .zoom{{margin-top:6px;border-top:2px solid #e94;aspect-ratio:1.6;background-repeat:no-repeat;background-size:400% auto;image-rendering:pixelated}}
 .controls{{margin:.6em 0}} input[type=range]{{width:60%}}
 table{{border-collapse:collapse;font-size:.9em}} th,td{{text-align:left;padding:2px 10px;border-bottom:1px solid #ddd}}
@@ -280,13 +321,14 @@ table{{border-collapse:collapse;font-size:.9em}} th,td{{text-align:left;padding:
 <h1>{title}</h1>
 <p class="note">Through-plane view (planes across the thick axis). Click a panel to move the 4× zoom. Research use, not diagnosis.</p>
 <div class="controls">Slice along {axis}: <input type="range" id="slider" min="0" max="{n}" value="{mid}"> <span id="label"></span></div>
-<div class="grid">{cells}</div>
+{overlay}<div class="grid">{cells}</div>
 <div class="cols">
 <div><h2>Training loss</h2>{loss}</div>
 <div><h2>Slice profile</h2>{profile}</div>
+<div><h2>Uncertainty calibration</h2>{calibration}</div>
 <div><h2>Data consistency</h2><table>{dc}</table>
 <p class="note">Relative error between the input and the output degraded again with the assumed slice profile.</p>
-<p class="note">Uncertainty: disagreement between orientations, shown from 0 (black) to its 99.5th percentile, {u_hi} (yellow), in image units.</p>
+<p class="note">Expected |error| per voxel (calibrated on held-out planes), shown from 0 (black) to its 99.5th percentile, {u_hi} (yellow), in image units.</p>
 <h2>Timings (s)</h2><table>{timings}</table></div>
 <div><h2>Plan</h2><table>{summary}</table></div>
 </div>
@@ -299,6 +341,7 @@ function show(i) {{
   document.getElementById('label').textContent = 'index ' + D.indices[i];
   for (const k of D.keys) {{
     document.getElementById('img-' + k).src = f[k];
+    if (k === 'uncertainty' && document.getElementById('ov-medsr')) document.getElementById('ov-medsr').src = f[k];
     const z = document.getElementById('zoom-' + k);
     z.style.backgroundImage = 'url(' + f[k] + ')';
     z.style.backgroundPosition = (zx * 100) + '% ' + (zy * 100) + '%';
@@ -312,6 +355,8 @@ for (const el of document.querySelectorAll('.view')) {{
     zx = (e.clientX - r.left) / r.width; zy = (e.clientY - r.top) / r.height; show(+slider.value);
   }});
 }}
+const ov = document.getElementById('overlay');
+if (ov) ov.addEventListener('input', () => {{ document.getElementById('ov-medsr').style.opacity = ov.value / 100; }});
 show(+slider.value);
 </script>
 </body></html>
