@@ -53,6 +53,10 @@ def test_flip_members_spread_is_zero_only_for_flip_equivariant_functions() -> No
     m, s = flip_members(lambda a: a + ramp, x, (1, 2))  # adds a ramp: flips disagree by it
     assert float(s.max()) > 1.0
     assert np.allclose(m, x + ramp.mean(), atol=1e-5)  # the ramp averages out over the flips
+    calls: list[np.ndarray] = []
+    m2, s2 = flip_members(lambda a: calls.append(a) or a + ramp, x, (1, 2), pair=True)
+    assert len(calls) == 2 and np.array_equal(calls[1], x[:, ::-1, ::-1])  # identity and the 180° rotation
+    assert np.allclose(m2, m, atol=1e-5) and np.allclose(s2, np.abs(ramp - ramp[::-1]) / 2 + 0 * x, atol=1e-5)
 
 
 def test_trust_summary_thresholds_by_modality() -> None:

@@ -68,9 +68,10 @@ def error_features(
     }
 
 
-def flip_members(fn: Any, x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of ``fn`` over the flips of ``x`` along each pair of ``axes``
-    (identity, either, both: 4 members for two axes), each output flipped back.
+def flip_members(fn: Any, x: np.ndarray, axes: tuple[int, ...], *, pair: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of ``fn`` over the flips of ``x`` along the first two
+    ``axes`` (identity, either, both: 4 members), each output flipped back; ``pair``: identity
+    and both (the 180° rotation: 2 members, half the time).
 
     ``fn`` maps an array to one whose ``axes`` flip with the input's (an upsampler by pixel
     shuffle does: LR voxel ``j`` becomes HR voxels ``j f … j f + f - 1``).
@@ -80,12 +81,18 @@ def flip_members(fn: Any, x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndar
         >>> m.tolist(), float(s.max())
         ([[0.0, 2.0, 4.0], [6.0, 8.0, 10.0]], 0.0)
     """
-    sets: list[tuple[int, ...]] = [()] + [(a,) for a in axes] + ([tuple(axes[:2])] if len(axes) >= 2 else [])
+    both = tuple(axes[:2])
+    singles = [(a,) for a in both] if len(both) == 2 else []
+    sets: list[tuple[int, ...]] = [(), both] if pair else [(), *singles, both]
 
     def member(dims: tuple[int, ...]) -> np.ndarray:
         y = np.asarray(fn(np.ascontiguousarray(np.flip(x, dims) if dims else x)), np.float32)
         return np.flip(y, dims) if dims else y
 
+    if len(sets) == 2:  # two members: the mean and half their difference, without Welford's passes
+        a, b = member(sets[0]), member(sets[1])
+        diff = np.subtract(a, b)
+        return np.multiply(np.add(a, b), np.float32(0.5)), np.multiply(np.abs(diff, out=diff), np.float32(0.5))
     mean = member(sets[0]).copy()
     m2 = np.zeros_like(mean)
     for k, dims in enumerate(sets[1:], start=2):  # Welford's running mean and variance (3 arrays)
@@ -122,11 +129,12 @@ class Calibration:
     voxels: int = 0
 
     def expected(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Expected ``|error|`` (normalised units), shaped like the features."""
-        shape = np.shape(features[FEATURES[0]])
-        score = _design(features) @ np.asarray(self.beta)
-        out = np.exp(score) * np.interp(score, self.centres, self.ratios)
-        return out.reshape(shape).astype(np.float32)
+        """Expected ``|error|`` (normalised units), shaped like the features (float32)."""
+        score = np.full(np.shape(features[FEATURES[0]]), self.beta[-1], np.float32)
+        for k, b in zip(FEATURES, self.beta, strict=False):
+            score += np.float32(b) * np.log(np.asarray(features[k], np.float32) + np.float32(_EPS))
+        ratio = np.interp(score.reshape(-1), self.centres, self.ratios).astype(np.float32)
+        return np.exp(score) * ratio.reshape(score.shape)
 
     def half_width(self, expected: np.ndarray, level: float) -> np.ndarray:
         """Half-width of the ``level`` interval (same units as ``expected``)."""

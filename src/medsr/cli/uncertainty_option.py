@@ -13,14 +13,15 @@ INTERVAL_LEVELS = (0.5, 0.8, 0.9, 0.95)
 
 
 def add_uncertainty_flags(group: Any, *, optional_map: bool) -> None:
-    """``--uncertainty`` (predict only: the map costs 4 runs), ``--uncertainty-interval``,
+    """``--uncertainty`` (predict only: the map costs 2 runs), ``--uncertainty-interval``,
     ``--flag-unsure``, ``--unsure-threshold``."""
     if optional_map:
         group.add_argument(
             "--uncertainty",
             action="store_true",
-            help="also write OUT_uncertainty: the expected |error| per voxel (the bundle over 4 flips, "
-            "calibrated on its validation crops; the output becomes the flips' mean; 4× the time)",
+            help="also write OUT_uncertainty: the expected |error| per voxel (the bundle on the image and "
+            "its 180° rotation, calibrated on its validation crops; the output becomes their mean; about "
+            "3× the time)",
         )
     group.add_argument(
         "--uncertainty-interval",

@@ -1,7 +1,8 @@
 """The expected-error map of a trained bundle, calibrated on its validation crops.
 
-After the last validation, each crop is restored by the network over the flips of its spatial
-axes (:func:`medsr.calibration.flip_members`: 4 members); the members' spread, the output's
+After the last validation, each crop is restored by the network and by its 180° rotation (the
+members of ``predict --uncertainty``: :func:`medsr.calibration.flip_members`, ``pair=True``);
+the members' spread, the output's
 gradient magnitude and its departure from the cubic B-spline, against the true ``|error|``
 inside the referee's mask, fit a :class:`medsr.calibration.Calibration` (alternate crops
 cross-fit its table). It is stored in the bundle's metadata (``extra["calibration"]``, in the
@@ -46,7 +47,7 @@ def calibrate_crops(model: Any, crops: Sequence[Any], cfg: Any, device: Any = "c
         for i, crop in enumerate(crops):
             axes = tuple(range(1, crop.inp.ndim))[:2]
             c = crop.target.shape[0]
-            mean, spread = flip_members(lambda x, c=c: centre_output(net(x), cfg, c), crop.inp, axes)
+            mean, spread = flip_members(lambda x, c=c: centre_output(net(x), cfg, c), crop.inp, axes, pair=True)
             fe = error_features(spread, mean, mean, crop.bspline, axes)
             lo, hi = reference_range(crop.target)
             tgt = crop.target[..., None] if crop.target.ndim == 3 else crop.target
