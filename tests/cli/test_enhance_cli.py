@@ -119,3 +119,25 @@ def test_enhance_interval_unsure_mask_and_trust_line(tmp_path: Path, capsys: pyt
     with pytest.raises(SystemExit) as exc:
         main([*args, "--uncertainty-interval", "0.7", "--overwrite"])
     assert exc.value.code == 2
+
+
+def test_protocol_bundle_through_predict_writes_the_calibrated_map(tmp_path: Path, monkeypatch) -> None:
+    src = _thick_volume(tmp_path / "thick.nii.gz")
+    bundle = tmp_path / "protocol.safetensors"
+    args = ["enhance", str(src), "-o", str(tmp_path / "a.nii.gz"), "--steps", "20", "--threads", "1", "-q"]
+    assert main([*args, "--save-model", str(bundle)]) == 0
+    out = tmp_path / "b.nii.gz"
+    assert main(["predict", "-i", str(src), "-o", str(out), "-m", str(bundle), "--threads", "1", "-q"]) == 0
+    side = json.loads((tmp_path / "b.json").read_text())
+    unc = read(tmp_path / "b_uncertainty.nii.gz")
+    assert side["uncertainty"]["files"]["uncertainty"].endswith("b_uncertainty.nii.gz")
+    assert side["uncertainty"]["calibration"]["calibrated"] and float(unc.data.max()) > 0
+    # the map is one of its outputs: an existing one is refused before any work, and kept
+    stale = tmp_path / "c_uncertainty.nii.gz"
+    stale.write_bytes(b"keep")
+    import importlib
+
+    module = importlib.import_module("medsr.selfsup.enhance")
+    monkeypatch.setattr(module, "enhance", lambda *a, **k: pytest.fail("ran before checking outputs"))
+    assert main(["predict", "-i", str(src), "-o", str(tmp_path / "c.nii.gz"), "-m", str(bundle), "-q"]) == 2
+    assert stale.read_bytes() == b"keep" and not (tmp_path / "c.nii.gz").exists()

@@ -171,7 +171,7 @@ def _run_protocol(args: argparse.Namespace, model: Path) -> int:
         out = out / output_name(src, args.format, SUFFIXES)
     fields = {**vars(args), "input": str(src), "output": str(out), "init": str(model), "steps": 0}
     fields.update(time_budget=None, spacing=None, factors=None, slice_thickness=None, profile=None, tta=True, seed=0)
-    fields.update(dtype=args.out_dtype, report=None, save_model=None)
+    fields.update(dtype=args.out_dtype, report=None, save_model=None, uncertainty=True)  # as enhance: always the map
     ns = argparse.Namespace(**fields)
     return enhance.run(ns)
 
