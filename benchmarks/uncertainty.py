@@ -8,6 +8,8 @@ with the true ``|error|``:
 * Spearman rank correlation and AUROC for finding the 10 % worst voxels;
 * per decile of the map, observed mean |error| / predicted mean (1.00 = calibrated);
 * coverage of the 90 % interval (``EnhanceResult.interval(0.9)``);
+* ``oracle``: the Spearman of the true |error| smoothed with a Gaussian (σ = 1 voxel), the
+  ceiling of any smooth map;
 * the held-out-plane calibration's own cross-fitted coverage, the PSNR gain over B-spline, wall
   time and the trust summary.
 
@@ -142,6 +144,9 @@ def run_case(name: str, members: str, args: argparse.Namespace, lesions: bool = 
     exp = res.uncertainty.data[0][m]
     half = res.interval(0.9).data[0][m] if res.calibration is not None else None
     rec = {"case": name, "members": members, "wall_s": wall, **scores(exp, half, err)}
+    # the best a smooth map could do: the true |error| smoothed (sigma 1 voxel) as the map
+    smooth = ndimage.gaussian_filter(np.abs(res.image.data[0] - hr.data[0]), 1.0)[m]
+    rec["oracle_spearman"] = scores(smooth, None, err)["spearman"]
     bs = resample_to_grid(lr, hr.grid, method="bspline")
     rec["gain_db"] = realistic.score(case, res.image)[0] - realistic.score(case, bs)[0]
     cal = res.info["uncertainty"]["calibration"]
@@ -223,6 +228,7 @@ def _fmt(r: dict[str, Any]) -> str:
         f"{r['case']:<6} {r['members']:<6} {r['spearman']:6.3f} {r['auroc']:6.3f}  {ratios}  {r['coverage']:6.3f} "
         f"{hc if hc is not None else float('nan'):6.3f}  {r['mean_pred']:8.3f} {r['mean_err']:8.3f} "
         f"{r['gain_db']:+6.2f} {r['trust']:6.3f} {r['wall_s']:6.1f}"
+        + (f"  oracle {r['oracle_spearman']:.3f}" if "oracle_spearman" in r else "")
     )
 
 

@@ -61,3 +61,16 @@ def test_profile_accuracy_case_on_the_mni_template(
     row = _load("profile_accuracy").one("mni", shape, ratio, None)
     assert row["est"].decision in ({decision, "narrowed"} if decision == "used" else {decision}), row["est"]
     assert abs(row["err"]) < 10 if ratio == 1.0 else row["est"].fwhm_mm >= 1.3 * 4, row["err"]
+
+
+def test_uncertainty_benchmark_scores_are_exact_on_known_maps() -> None:
+    bench = _load("uncertainty")
+    import numpy as np
+
+    err = np.random.default_rng(0).gamma(2.0, 1.0, 5000)
+    perfect = bench.scores(err, 2 * err, err)
+    assert perfect["spearman"] > 0.999 and perfect["auroc"] > 0.999 and perfect["coverage"] == 1.0
+    assert np.allclose(perfect["ratios"], 1.0)
+    half = bench.scores(err / 2, err / 4, err)  # reads half the error: every decile 2x, nothing covered
+    assert np.allclose(half["ratios"], 2.0) and half["coverage"] == 0.0
+    assert bench.auroc(err >= np.quantile(err, 0.9), -err) < 0.001  # the reverse ranking

@@ -38,7 +38,7 @@ def test_calibration_round_trips_through_json() -> None:
     feats, err, _ = _synthetic(20_000, 2)
     cal = fit_calibration(feats, err)
     again = Calibration.from_dict(cal.to_dict())
-    assert np.allclose(again.expected(feats), cal.expected(feats), rtol=1e-4)
+    assert np.allclose(again.expected(feats), cal.expected(feats), rtol=1e-3)  # 6 digits; ratio table
     assert sorted(again.quantiles) == [0.5, 0.8, 0.9, 0.95]
     assert set(cal.to_dict()["features"]) == set(FEATURES)
     with pytest.raises(ValueError, match="0.7"):
