@@ -60,7 +60,7 @@ def test_flip_members_spread_is_zero_only_for_flip_equivariant_functions() -> No
 
 
 def test_trust_summary_thresholds_by_modality() -> None:
-    assert default_threshold("CT", 2000.0) == (CT_THRESHOLD_HU, "20 HU (CT)")
+    assert default_threshold("CT", 2000.0) == (CT_THRESHOLD_HU, "the CT default")
     t, rule = default_threshold("MR", 1500.0)
     assert t == pytest.approx(75.0) and "window" in rule
     exp = np.full((10, 10, 4), 5.0, np.float32)

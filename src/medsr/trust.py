@@ -29,8 +29,8 @@ RELATIVE_THRESHOLD = 0.05
 def default_threshold(modality: str | None, window: float) -> tuple[float, str]:
     """The threshold (image units) and how it was chosen."""
     if (modality or "").upper() == "CT":
-        return CT_THRESHOLD_HU, f"{CT_THRESHOLD_HU:g} HU (CT)"
-    return RELATIVE_THRESHOLD * float(window), f"{RELATIVE_THRESHOLD:g} of the intensity window {window:.4g}"
+        return CT_THRESHOLD_HU, "the CT default"
+    return RELATIVE_THRESHOLD * float(window), f"{RELATIVE_THRESHOLD:.0%} of the intensity window {window:.4g}"
 
 
 def unsure_mask(expected: np.ndarray, foreground: np.ndarray, threshold: float) -> np.ndarray:

@@ -180,3 +180,5 @@ def test_demo_writes_report_figure_and_sidecars(tmp_path: Path, capsys: pytest.C
     assert (out / "chest_ct_1mm_uncertainty.nii.gz").exists()
     text = capsys.readouterr().out
     assert "bspline" in text and "medsr" in text
+    assert "chest CT trust:" in text and "more than 20 HU" in text  # the CT sample is in HU
+    assert side["uncertainty"]["trust"]["rule"] == "the CT default"

@@ -92,7 +92,7 @@ def test_calibration_curve_trust_and_overlay(tmp_path: Path) -> None:
         "thick_axis": 2,
         "uncertainty": {
             "calibration": {"model": {"deciles": deciles, "coverage_90": 0.91}},
-            "trust": {"unsure_fraction": 0.034, "threshold": 20.0, "units": "HU", "rule": "20 HU (CT)"},
+            "trust": {"unsure_fraction": 0.034, "threshold": 20.0, "units": "HU", "rule": "the CT default"},
         },
     }
     page = enhance_report(tmp_path, lr=lr, bspline=sr, sr=sr, uncertainty=unc, info=info, n_slices=3).read_text()

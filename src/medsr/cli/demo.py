@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from medsr.cli.common import Progress, print_table, say
+from medsr.cli.uncertainty_option import trust_line
 
 HELP = "run medsr on the embedded samples: enhance a 5 mm chest CT, and check against a 1 mm truth"
 DESCRIPTION = """Run medsr on samples that ship with it (no data or download needed):
@@ -62,6 +63,7 @@ def _enhance_ct(out: Path, args: argparse.Namespace, progress: Progress) -> dict
     res = enhance(ct, spacing=target, time_budget_s=args.time_budget, tta=args.tta, progress=progress.stage)
     progress.close()
     side = {"command": "demo", "step": "enhance", "input": "embedded sample chest-ct", **res.info}
+    side["uncertainty"] = {**res.info["uncertainty"], "files": {"uncertainty": "chest_ct_1mm_uncertainty.nii.gz"}}
     write(res.image, out / "chest_ct_1mm.nii.gz", overwrite=args.overwrite, sidecar=side)
     write(
         res.uncertainty,
@@ -129,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             f"chest CT 5 mm → 1 mm: {out / 'chest_ct_1mm.nii.gz'} (data-consistency error {dc:.2e}); "
             f"report {ct['report']}",
         )
+        say(args, f"chest CT {trust_line(ct['info'].get('uncertainty', {}))}")
         if not args.skip_check:
             rows = _check_mni(out, args, progress)
             base = next(r["psnr"] for r in rows if r["name"] == "bspline")
