@@ -32,7 +32,7 @@ calibration holds out is really thick, its restorations are harder than the thro
 and the map over-reads there. Only the MNI cases have three sharp axes.
 
 Run: ``python benchmarks/uncertainty.py [--cases MNI4R MNI4T ...] [--heldout DIR] [--budget 90]
-[--members flips none] [--lesions] [--predict DIR]`` (``--cases`` with no name skips enhance).
+[--members flips none] [--lesions] [--predict DIR [--predict-members]]`` (``--cases`` with no name skips enhance).
 Prints a table; writes ``results.json`` under ``--work``.
 """
 
@@ -194,6 +194,43 @@ def _best(fn: Any, repeats: int = 3) -> tuple[float, Any]:
     return min(times), out
 
 
+def compare_members(name: str, folder: Path) -> list[str]:
+    """Which members pay for ``predict``: on the unseen image of bundle ``name``, the map fitted
+    (cross-fitted by 32-pixel stripes) on each member set's own features, so each set gets its
+    best calibration; Spearman and AUROC of each against the true |error|."""
+    import medsr
+    from medsr.calibration import error_features, fit_calibration
+    from medsr.engine.predict import predict
+    from medsr.engine.uncertainty import _bspline, _windows
+    from medsr.metrics import reference_mask, reference_range
+    from medsr.models.zoo import resolve_model
+
+    bundle = medsr.load_model(resolve_model(name))
+    f = [float(x) for x in bundle.meta.factors][:2]
+    hr = _unseen_2d(name, folder)
+    hr = hr.with_data(hr.data[:, : int(hr.shape[0] // f[0] * f[0]), : int(hr.shape[1] // f[1] * f[1])])
+    lr = medsr.degrade(hr, [*f, 1.0], profile="rect")
+    outs = []
+    for dims in ((), (1,), (2,), (1, 2)):
+        y = predict(lr.with_data(np.ascontiguousarray(np.flip(lr.data, dims)) if dims else lr.data), bundle).data
+        outs.append(np.flip(y, dims) if dims else y)
+    ys = np.stack(outs)
+    k = _windows(lr, bundle.meta.normalization)
+    lo, hi = reference_range(hr)
+    m = np.broadcast_to(np.asarray(reference_mask(hr, hi - lo, lo, f), bool).reshape(hr.shape[:3]), hr.data.shape)
+    bs = _bspline(lr.data, ys.shape[2:])
+    stripes = ((np.indices(m.shape)[1] // 32) % 2)[m]
+    lines = []
+    for tag, idx in (("4 flips", [0, 1, 2, 3]), ("pair", [0, 3]), ("none", [0])):
+        mean, spread = ys[idx].mean(0), ys[idx].std(0)
+        fe = error_features(spread / k, mean / k, mean / k, bs / k, (1, 2))
+        err = np.abs(mean - hr.data) / k
+        cal = fit_calibration({key: v[m] for key, v in fe.items()}, err[m], stripes)
+        r = scores(cal.expected(fe)[m], None, err[m])
+        lines.append(f"{name:<14} {tag:<8} {len(idx)} runs  spearman {r['spearman']:.3f}  auroc {r['auroc']:.3f}")
+    return lines
+
+
 def run_predict(name: str, folder: Path, threads: int | None) -> dict[str, Any]:
     """``predict --uncertainty`` of shipped bundle ``name`` on its unseen image, scored."""
     import medsr
@@ -241,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--heldout", default=None, help="folder with lung2_image.nrrd and brain2_image.nrrd")
     ap.add_argument("--lesions", action="store_true", help="also run the planted-lesion check on MNI4T")
     ap.add_argument("--predict", default=None, help="folder with RG3_UNCR.dcm and lung2_image.nrrd: bundles")
+    ap.add_argument("--predict-members", action="store_true", help="with --predict: compare 4 flips, pair, none")
     ap.add_argument("--work", default="/tmp/medsr_bench_uncertainty")
     args = ap.parse_args(argv)
     work = Path(args.work)
@@ -274,6 +312,10 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(run_predict(name, Path(args.predict), args.threads))
             print(_fmt(rows[-1]) + f"  ({rows[-1]['time_ratio']:.2f}x plain)", flush=True)
             json.dump(rows, open(work / "results.json", "w"), indent=1)
+    if args.predict and args.predict_members:
+        print("predict member sets, each with its own in-image calibration (which members pay for their time)")
+        for name in ("xray-x4", "rgb-x4", "ct-inplane-x2"):
+            print("\n".join(compare_members(name, Path(args.predict))), flush=True)
     print("caveat: CT/MR sources have a 5-6.5 mm axis declared sharp; only MNI cases have three sharp axes")
 
 
