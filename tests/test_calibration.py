@@ -72,3 +72,12 @@ def test_trust_summary_thresholds_by_modality() -> None:
     assert s["unsure_voxels"] == 4 and s["unsure_fraction"] == pytest.approx(4 / 300)
     assert s["bounding_box"] == [[2, 3], [2, 3], [1, 1]]
     assert unsure_mask(exp, fg, 20.0).sum() == 4
+
+
+def test_negative_or_nan_features_give_a_finite_map() -> None:
+    rng = np.random.default_rng(1)
+    s = rng.uniform(0.01, 0.1, 5000)
+    cal = fit_calibration({k: s for k in FEATURES}, s * 2)
+    bad = {k: np.array([0.05, -0.02, np.nan, 0.0], np.float32) for k in FEATURES}  # resampling lobes, a NaN
+    out = cal.expected(bad)
+    assert np.isfinite(out).all() and out[0] > out[1] == out[2] == out[3] > 0  # below 0 and NaN read as 0

@@ -62,7 +62,7 @@ def error_features(
     grads = [np.gradient(post, axis=a) for a in axes if post.shape[a] > 1]
     grad = np.sqrt(sum(g * g for g in grads)) if grads else np.zeros_like(post)
     return {
-        "spread": np.asarray(spread, np.float32),
+        "spread": np.fmax(np.asarray(spread, np.float32), np.float32(0)),  # resampling lobes can dip below 0
         "dc": np.abs(post - pre).astype(np.float32, copy=False),
         "grad": np.asarray(grad, np.float32),
         "sr_bs": np.abs(post - bspline).astype(np.float32, copy=False),
@@ -105,7 +105,7 @@ def flip_members(fn: Any, x: np.ndarray, axes: tuple[int, ...], *, pair: bool = 
 
 
 def _design(features: Mapping[str, np.ndarray]) -> np.ndarray:
-    cols = [np.log(np.asarray(features[k], np.float64).reshape(-1) + _EPS) for k in FEATURES]
+    cols = [np.log(np.fmax(np.asarray(features[k], np.float64).reshape(-1), 0.0) + _EPS) for k in FEATURES]
     return np.stack(cols + [np.ones_like(cols[0])], axis=1)
 
 
@@ -133,7 +133,10 @@ class Calibration:
         """Expected ``|error|`` (normalised units), shaped like the features (float32)."""
         score = np.full(np.shape(features[FEATURES[0]]), self.beta[-1], np.float32)
         for k, b in zip(FEATURES, self.beta, strict=False):
-            score += np.float32(b) * np.log(np.asarray(features[k], np.float32) + np.float32(_EPS))
+            # fmax: a feature resampled with negative lobes (or NaN) counts as 0, never as NaN
+            score += np.float32(b) * np.log(
+                np.fmax(np.asarray(features[k], np.float32), np.float32(0)) + np.float32(_EPS)
+            )
         return np.exp(score) * self._ratio(score)
 
     def _ratio(self, score: np.ndarray) -> np.ndarray:
@@ -144,7 +147,7 @@ class Calibration:
             return np.full(score.shape, self.ratios[0], np.float32)
         lut = np.interp(np.linspace(lo, hi, _LUT + 1), self.centres, self.ratios).astype(np.float32)
         idx = np.clip((score - np.float32(lo)) * np.float32(_LUT / (hi - lo)) + np.float32(0.5), 0, _LUT)
-        return lut[idx.astype(np.int32)]
+        return lut[np.nan_to_num(idx, copy=False).astype(np.int32)]
 
     def half_width(self, expected: np.ndarray, level: float) -> np.ndarray:
         """Half-width of the ``level`` interval (same units as ``expected``)."""

@@ -229,7 +229,7 @@ def expected_error(spread: np.ndarray, pre: np.ndarray, post: np.ndarray, y: np.
     """The calibrated expected ``|error|`` (input units) of ``post`` ``(n_out, …)``, from its
     features (:mod:`medsr.calibration`); without a calibration, the spread itself."""
     if spec.calibration is None:
-        return np.asarray(spread, np.float32)
+        return np.fmax(np.asarray(spread, np.float32), np.float32(0))  # resampled: lobes can dip below 0
     from medsr.calibration import error_features
 
     k = np.float32(window(spec))
