@@ -155,6 +155,26 @@ def test_predict_uncertainty_map_calibrated_at_training(trained: Path, tmp_path:
     assert side["uncertainty"]["files"]["interval"].endswith("sr_interval90.nrrd")
 
 
+def test_interval_from_an_uncalibrated_bundle_is_refused_before_any_work(trained: Path, tmp_path: Path, capsys) -> None:
+    from dataclasses import replace
+
+    from medsr.io import write
+    from medsr.models.bundle import load_model, save_bundle
+
+    b = load_model(trained / "model.safetensors")
+    extra = {k: v for k, v in b.meta.extra.items() if k != "calibration"}
+    old = save_bundle(b.model, tmp_path / "old.safetensors", replace(b.meta, extra=extra))
+    src = write(smooth_image(7), tmp_path / "in.nrrd")
+    args = ["predict", "-i", str(src), "-o", str(tmp_path / "sr.nrrd"), "-m", str(old)]
+    assert main([*args, "--uncertainty-interval", "0.9"]) == 2
+    err = capsys.readouterr().err
+    assert "no expected-error calibration" in err and "old.safetensors" in err
+    assert not list(tmp_path.glob("sr*"))
+    assert main([*args, "--uncertainty", "-q"]) == 0  # the map alone still works: the members' spread
+    side = json.loads((tmp_path / "sr.json").read_text())
+    assert side["uncertainty"]["calibration"]["calibrated"] is False
+
+
 def test_export_onnx_matches_torch(trained: Path, tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
     import torch

@@ -176,6 +176,18 @@ def _run_protocol(args: argparse.Namespace, model: Path) -> int:
     return enhance.run(ns)
 
 
+def _check_interval(args: argparse.Namespace, model_path: Path) -> None:
+    """``--uncertainty-interval`` needs the bundle's calibration: refused before any work."""
+    from medsr.models.bundle import read_bundle_meta
+
+    if getattr(args, "uncertainty_interval", None) and not read_bundle_meta(model_path).extra.get("calibration"):
+        raise ConfigError(
+            model_path,
+            "this bundle carries no expected-error calibration, so it has no interval",
+            "drop --uncertainty-interval (the map is then the members' spread), or retrain it with val_crops >= 2",
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from medsr.batch import plan_batch, run_batch
 
@@ -193,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
     if _is_protocol(model_path):
         return _run_protocol(args, model_path)
     check_labels_flag(args)
+    _check_interval(args, model_path)
     plan = plan_batch(
         args.input,
         args.output,
