@@ -182,6 +182,17 @@ class Calibration:
         )
 
 
+def interval_image(uncertainty: Any, calibration: Calibration | None, level: float) -> Any:
+    """The ``level`` interval half-width of an expected-error :class:`~medsr.image.Image`
+    (same grid and units); a :class:`~medsr.errors.ConfigError` when it was not calibrated."""
+    from medsr.errors import ConfigError
+
+    if calibration is not None and any(abs(q - level) < 1e-6 for q in calibration.quantiles):
+        return uncertainty.with_data(calibration.half_width(uncertainty.data, level))
+    have = sorted(calibration.quantiles) if calibration is not None else []
+    raise ConfigError(None, f"no calibrated {level} interval (calibrated: {have})", "use one of those levels")
+
+
 def _fit(features: Mapping[str, np.ndarray], err: np.ndarray, levels: tuple[float, ...]) -> Calibration:
     X = _design(features)
     beta, *_ = np.linalg.lstsq(X, np.log(err + _EPS), rcond=None)

@@ -237,3 +237,20 @@ def training_mask(image: Image) -> np.ndarray:
         log.info("foreground_mask failed (%s); using Otsu's threshold", exc)
     mask = vol > _otsu(vol)
     return mask if mask.any() else np.ones(vol.shape, dtype=bool)
+
+
+def mask_on_grid(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``mask`` on a grid of ``shape`` over the same field of view (the SR grids' convention):
+    along each axis, the voxel whose centre is nearest.
+
+    Example:
+        >>> mask_on_grid(np.array([[True, False]]), (1, 4)).tolist()
+        [[True, True, False, False]]
+    """
+    out = np.asarray(mask, bool)
+    for a, n in enumerate(shape):
+        m = out.shape[a]
+        if n != m:
+            idx = np.clip(np.round((np.arange(n) + 0.5) * m / n - 0.5).astype(int), 0, m - 1)
+            out = np.take(out, idx, axis=a)
+    return out

@@ -37,11 +37,9 @@ class PredictResult:
 
     def interval(self, level: float = 0.9) -> Image:
         """Half-width of the ``level`` interval (same grid and units)."""
-        from medsr.errors import ConfigError
+        from medsr.calibration import interval_image
 
-        if self.calibration is None or not any(abs(q - level) < 1e-6 for q in self.calibration.quantiles):
-            raise ConfigError(None, f"no calibrated {level} interval for this bundle", "drop the interval option")
-        return self.uncertainty.with_data(self.calibration.half_width(self.uncertainty.data, level))
+        return interval_image(self.uncertainty, self.calibration, level)
 
 
 def _windows(image: Image, record: dict[str, Any] | None) -> np.ndarray:
@@ -80,14 +78,11 @@ def _bspline(data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _foreground(image: Image, shape: tuple[int, ...]) -> np.ndarray:
-    """The input's foreground (:func:`medsr.mask.training_mask`) repeated onto ``shape``."""
-    from medsr.mask import training_mask
+    """The input's foreground (:func:`medsr.mask.training_mask`) on the output grid ``shape``."""
+    from medsr.mask import mask_on_grid, training_mask
 
     grey = image if image.channels == 1 else image.with_data(image.data.mean(0, keepdims=True))
-    m = training_mask(grey)
-    for a, n in enumerate(shape):
-        m = np.repeat(m, n // m.shape[a], axis=a)
-    return m
+    return mask_on_grid(training_mask(grey), shape)
 
 
 def predict_uncertainty(

@@ -8,7 +8,7 @@ with the plane itself. Their features and errors fit the map (:mod:`medsr.calibr
 alternate planes cross-fit the calibration table written to the sidecar.
 
 The planes' own noise is part of their "truth", and their content is in-plane anatomy rather
-than through-plane: docs/enhance.md (uncertainty) gives what this costs, measured.
+than through-plane: docs/uncertainty.md gives what this costs, measured.
 """
 
 from __future__ import annotations

@@ -55,12 +55,9 @@ class EnhanceResult:
 
     def interval(self, level: float = 0.9) -> Image:
         """Half-width of the ``level`` interval around the output (same grid and units)."""
-        from medsr.errors import ConfigError
+        from medsr.calibration import interval_image
 
-        if self.calibration is None or not any(abs(q - level) < 1e-6 for q in self.calibration.quantiles):
-            have = sorted(self.calibration.quantiles) if self.calibration is not None else []
-            raise ConfigError(None, f"no calibrated {level} interval (calibrated: {have})", "use one of those levels")
-        return self.uncertainty.with_data(self.calibration.half_width(self.uncertainty.data, level))
+        return interval_image(self.uncertainty, self.calibration, level)
 
 
 class _Clock:
@@ -154,13 +151,9 @@ def _output_foreground(mask: Any, plan: EnhancePlan) -> Any:
     """The input's foreground ``(X, Y, Z)`` on the output grid (nearest slice along the thick axis)."""
     import numpy as np
 
-    if mask is None:
-        return np.ones(plan.output_grid.shape, bool)
-    ax = plan.thick_axis
-    n_lr, n_out = mask.shape[ax], plan.output_grid.shape[ax]
-    f = n_out / n_lr
-    idx = np.clip(np.round((np.arange(n_out) + 0.5) / f - 0.5).astype(int), 0, n_lr - 1)
-    return np.take(np.asarray(mask, bool), idx, axis=ax)
+    from medsr.mask import mask_on_grid
+
+    return np.ones(plan.output_grid.shape, bool) if mask is None else mask_on_grid(mask, plan.output_grid.shape)
 
 
 def _uncertainty_record(unc: Any, fg: Any, cal: dict[str, Any], image: Image, cfg: EnhanceConfig) -> dict[str, Any]:
