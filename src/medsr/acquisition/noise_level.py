@@ -31,7 +31,7 @@ def estimate_noise(image: Image, mask: np.ndarray | None = None) -> dict[str, An
 
     from medsr.mask import training_mask
 
-    thick = int(np.argmax(np.asarray(image.spacing, dtype=np.float64)))
+    thick = 2 if image.is_2d else int(np.argmax(np.asarray(image.spacing, dtype=np.float64)))
     vol = np.moveaxis(np.asarray(image.data[0], dtype=np.float64), thick, 0)
     fg = np.moveaxis(training_mask(image) if mask is None else np.asarray(mask, dtype=bool), thick, 0)
     idx = np.unique(np.linspace(0, vol.shape[0] - 1, min(8, vol.shape[0])).round().astype(int))

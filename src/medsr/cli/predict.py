@@ -75,6 +75,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="float32",
         help="output voxel type: float32 (default) or the input's type (rounded, clipped)",
     )
+    p.add_argument(
+        "--adapt",
+        type=float,
+        default=None,
+        metavar="S",
+        help="fine-tune the bundle on each 2D input's own downscaled copy for S seconds first (zero-data "
+        "with a prior; the bundle file is unchanged; docs/enhance2d.md says when it helps)",
+    )
     add_uncertainty_flags(p, optional_map=True)
     add_labels_flag(p)
     add_batch_flags(p)
@@ -108,6 +116,10 @@ def _predict_one(src: Path, dst: Path, bundle: Any, args: argparse.Namespace, ba
         threads=args.threads,
         progress=lambda d, t: bar.stage(src.name, d, t),
     )
+    if getattr(args, "adapt", None):
+        from medsr.engine.adapt import adapt_bundle
+
+        bundle = adapt_bundle(img, bundle, float(args.adapt), device=args.device, threads=args.threads)
     result = None
     if wants_map(args):
         from medsr.engine.uncertainty import predict_uncertainty
@@ -129,6 +141,8 @@ def _predict_one(src: Path, dst: Path, bundle: Any, args: argparse.Namespace, ba
         intended_use=meta.intended_use,
         prediction=record,
     )
+    if "adapted" in meta.extra:
+        sidecar["adapted"] = {**meta.extra["adapted"], "calibration": "the bundle's, measured before adaptation"}
     from medsr.io.atomic import Staging
 
     if result is not None:
@@ -202,6 +216,10 @@ def run(args: argparse.Namespace) -> int:
     from medsr.models.zoo import resolve_model
 
     model_path = resolve_model(args.model, args.models_path)
+    if getattr(args, "adapt", None) is not None and (args.adapt <= 0 or _is_protocol(model_path)):
+        raise ConfigError(
+            str(model_path), f"--adapt {args.adapt:g} needs a positive time and a 2D bundle", "drop --adapt, or S > 0"
+        )
     if _is_protocol(model_path):
         return _run_protocol(args, model_path)
     check_labels_flag(args)

@@ -55,11 +55,25 @@ def wants_map(args: argparse.Namespace) -> bool:
     )
 
 
+def float_map(output: Path, tag: str) -> Path:
+    """The companion of ``output`` for a map in image units: PNG, TIFF and JPEG hold integers
+    only, so the map of a photograph or radiograph is a 2D NRRD beside it (spacing kept).
+
+    Example:
+        >>> float_map(Path("sr.png"), "uncertainty").name, float_map(Path("sr.nii.gz"), "uncertainty").name
+        ('sr_uncertainty.nrrd', 'sr_uncertainty.nii.gz')
+    """
+    path = companion(output, tag)
+    if path.suffix.lower() in (".png", ".tif", ".tiff", ".jpg", ".jpeg"):
+        return path.with_suffix(".nrrd")
+    return path
+
+
 def extra_maps(output: Path, args: argparse.Namespace) -> list[tuple[str, Path]]:
     """``(kind, path)`` of the optional maps: the interval half-width and the unsure mask."""
     out = []
     if getattr(args, "uncertainty_interval", None):
-        out.append(("interval", companion(output, f"interval{round(100 * args.uncertainty_interval)}")))
+        out.append(("interval", float_map(output, f"interval{round(100 * args.uncertainty_interval)}")))
     if getattr(args, "flag_unsure", False):
         out.append(("unsure", companion(output, "unsure")))
     return out
@@ -71,7 +85,7 @@ def map_outputs(output: Path, args: argparse.Namespace) -> list[tuple[Path, bool
 
     if not wants_map(args):
         return []
-    paths = [companion(output, "uncertainty")] + [p for _, p in extra_maps(output, args)]
+    paths = [float_map(output, "uncertainty")] + [p for _, p in extra_maps(output, args)]
     return [q for p in paths for q in ((p, False), (sidecar_path(p), False))]
 
 
@@ -99,7 +113,7 @@ def write_maps(result: Any, output: Path, args: argparse.Namespace, side: dict, 
     level = getattr(args, "uncertainty_interval", None)
     unc = side.setdefault("uncertainty", {})
     threshold = float(unc["trust"]["threshold"])
-    maps = [("uncertainty", companion(output, "uncertainty")), *extra_maps(output, args)]
+    maps = [("uncertainty", float_map(output, "uncertainty")), *extra_maps(output, args)]
     for kind, path in maps:
         write(
             _map_image(kind, result, level, threshold),

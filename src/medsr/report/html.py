@@ -41,7 +41,7 @@ def _png(plane: np.ndarray, lo: float, hi: float, cmap: str = "gray") -> str:
     from PIL import Image as PILImage
 
     x = np.clip((plane - lo) / max(hi - lo, 1e-12), 0, 1)
-    if cmap == "gray":
+    if cmap == "gray" or x.ndim == 3:  # grey, or a colour photograph as it is
         rgb = (x * 255 + 0.5).astype(np.uint8)
     else:
         rgb = (colormaps[cmap](x)[..., :3] * 255 + 0.5).astype(np.uint8)
@@ -51,7 +51,10 @@ def _png(plane: np.ndarray, lo: float, hi: float, cmap: str = "gray") -> str:
 
 
 def _plane(img: Image, slide_axis: int, index: int, thick_axis: int) -> np.ndarray:
-    """The plane at ``index`` along ``slide_axis`` as (rows = thick axis, superior up; cols)."""
+    """The plane at ``index`` along ``slide_axis`` as (rows = thick axis, superior up; cols); a
+    2D image as it is displayed (rows = Y, cols = X; colour kept)."""
+    if img.is_2d:
+        return np.moveaxis(img.data[..., 0], 0, -1).swapaxes(0, 1) if img.meta.rgb else img.data[0, :, :, 0].T
     vol = img.data.mean(axis=0) if img.channels > 1 else img.data[0]
     plane = np.take(vol, index, axis=slide_axis)  # 2D: the two remaining axes in order
     rest = [a for a in range(3) if a != slide_axis]
@@ -66,10 +69,13 @@ def _lr_on_grid(lr: Image, sr: Image, thick_axis: int) -> Image:
     Both grids share the field of view, so output voxel k (centre ``(k + 1/2) s_hr`` from the
     FOV edge) falls in input slice ``floor((k + 1/2) s_hr / s_lr)``.
     """
-    n_hr, n_lr = sr.shape[thick_axis], lr.shape[thick_axis]
-    pos = (np.arange(n_hr) + 0.5) * sr.spacing[thick_axis]
-    pick = np.clip(np.floor(pos / lr.spacing[thick_axis]).astype(int), 0, n_lr - 1)
-    return sr.with_data(np.take(lr.data, pick, axis=thick_axis + 1))
+    data = lr.data
+    for axis in (0, 1) if sr.is_2d else (thick_axis,):  # a 2D image: both axes
+        n_hr, n_lr = sr.shape[axis], lr.shape[axis]
+        pos = (np.arange(n_hr) + 0.5) * sr.spacing[axis]
+        pick = np.clip(np.floor(pos / lr.spacing[axis]).astype(int), 0, n_lr - 1)
+        data = np.take(data, pick, axis=axis + 1)
+    return sr.with_data(data)
 
 
 def _window(sr: Image) -> tuple[float, float]:
@@ -89,6 +95,8 @@ def _frames(
     lr: Image, bspline: Image, sr: Image, unc: Image | None, thick_axis: int, n_slices: int
 ) -> tuple[list[dict[str, str]], list[int], int, float]:
     slide_axis = 1 if thick_axis != 1 else 0  # coronal-like planes for an axial (Z-thick) scan
+    if sr.is_2d:
+        return _views_2d(lr, bspline, sr, unc)
     lo, hi = _window(sr)
     u_hi = float(np.percentile(unc.data, 99.5)) if unc is not None else 1.0
     shown = {"input": _lr_on_grid(lr, sr, thick_axis), "bspline": bspline, "medsr": sr}
@@ -102,7 +110,47 @@ def _frames(
     return frames, indices, slide_axis, u_hi
 
 
+#: Longest side (pixels) of a 2D report's whole view, and the edge of its native-resolution insets.
+WHOLE_PX, INSET_PX = 1536, 320
+
+
+def _views_2d(
+    lr: Image, bspline: Image, sr: Image, unc: Image | None
+) -> tuple[list[dict[str, str]], list[int], int, float]:
+    """A 2D image's "slider": the whole image (strided to :data:`WHOLE_PX`), then insets (about
+    :data:`INSET_PX` at the output's own resolution) where medsr departs most from the B-spline,
+    and the centre."""
+    lo, hi = _window(sr)
+    shown = {"input": _lr_on_grid(lr, sr, 0), "bspline": bspline, "medsr": sr}
+    if unc is not None:
+        shown["uncertainty"] = unc.with_data(unc.data.max(axis=0, keepdims=True), rgb=False)
+    planes = {k: _plane(im, 2, 0, 0) for k, im in shown.items()}
+    u_hi = float(np.percentile(planes["uncertainty"], 99.5)) if unc is not None else 1.0
+    rows, cols = planes["medsr"].shape[:2]
+    step = max(1, int(np.ceil(max(rows, cols) / WHOLE_PX)))
+    views = [(slice(None, None, step), slice(None, None, step))]
+    diff = np.abs(planes["medsr"] - planes["bspline"])
+    diff = diff.mean(axis=-1) if diff.ndim == 3 else diff
+    k = max(1, max(rows, cols) // INSET_PX)  # insets: 1/k of each side, the whole view's aspect
+    er, ec = rows // k, cols // k
+    coarse = diff[: er * k, : ec * k].reshape(k, er, k, ec).mean((1, 3))
+    for flat in np.argsort(coarse.ravel())[::-1][: min(2, k * k - 1)]:
+        r, c = np.unravel_index(int(flat), coarse.shape)
+        views.append((slice(r * er, (r + 1) * er), slice(c * ec, (c + 1) * ec)))
+    r0, c0 = (rows - er) // 2, (cols - ec) // 2
+    views.append((slice(r0, r0 + er), slice(c0, c0 + ec)))
+    frames = []
+    for view in views:
+        frame = {k: _png(p[view], lo, hi) for k, p in planes.items() if k != "uncertainty"}
+        if unc is not None:
+            frame["uncertainty"] = _png(planes["uncertainty"][view], 0.0, max(u_hi, 1e-6), "magma")
+        frames.append(frame)
+    return frames, list(range(len(frames))), 2, u_hi
+
+
 def _aspect(sr: Image, slide_axis: int, thick_axis: int) -> float:
+    if sr.is_2d:  # rows = Y, cols = X
+        return float(sr.shape[1] * sr.spacing[1] / (sr.shape[0] * sr.spacing[0]))
     other = next(a for a in range(3) if a not in (slide_axis, thick_axis))
     rows = sr.shape[thick_axis] * sr.spacing[thick_axis]
     cols = sr.shape[other] * sr.spacing[other]

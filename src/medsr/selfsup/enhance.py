@@ -32,7 +32,7 @@ from typing import Any
 from medsr.image import Image
 from medsr.io.sidecar import software_versions
 from medsr.selfsup.config import EnhanceConfig
-from medsr.selfsup.plan import EnhancePlan, plan_enhance
+from medsr.selfsup.plan import plan_enhance
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,12 @@ def enhance(
     cfg = (config or EnhanceConfig()).replace(**options)
     clock = _Clock()
     t0, c0 = time.perf_counter(), time.process_time()
+    if image.is_2d:
+        if options.get("time_budget_s") is None and "time_budget_s" not in _changed(config):
+            from medsr.selfsup.fit import DEFAULT_BUDGET_2D_S
+
+            cfg = cfg.replace(time_budget_s=DEFAULT_BUDGET_2D_S)
+        return _enhance_image(image, cfg, clock, progress)
     protocol = protocol_of(cfg.init)
     if protocol is not None:
         explicit = {k for k, v in options.items() if v is not None} | _changed(config)
@@ -132,7 +138,7 @@ def enhance(
     un = image.with_data(unc[None], grid=plan.output_grid, history=image.meta.history + [hist], slice_thickness=thick_z)
     cal_record = dc.pop("_calibration", {})
     calibration = cal_record.pop("_calibration", None)
-    fg = _output_foreground(fitted.foreground, plan)
+    fg = _output_foreground(fitted.foreground, plan.output_grid.shape)
     info = _record(image, plan, fitted, dc, clock, cfg, device=dev)
     info["uncertainty"] = _uncertainty_record(unc, fg, cal_record, image, cfg)
     model = fitted.model.float().cpu().eval()
@@ -147,13 +153,67 @@ def enhance(
     )
 
 
-def _output_foreground(mask: Any, plan: EnhancePlan) -> Any:
-    """The input's foreground ``(X, Y, Z)`` on the output grid (nearest slice along the thick axis)."""
+def _enhance_image(
+    image: Image, cfg: EnhanceConfig, clock: _Clock, progress: Callable[[str, int, int], None] | None
+) -> EnhanceResult:
+    """The 2D path (:mod:`medsr.selfsup.run2d`): the image learns from its own downscaled copy."""
+    import torch
+
+    from medsr.errors import ConfigError
+    from medsr.selfsup.plan2d import plan_image
+    from medsr.selfsup.run2d import fit_image, infer_image
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    if cfg.init not in (None, "auto"):
+        raise ConfigError(
+            image.meta.source_path,
+            f"a 2D enhance learns from scratch; --init {cfg.init} is for thick-slice protocols",
+            "to start a 2D image from a bundle use medsr predict -m BUNDLE --adapt SECONDS",
+        )
+    plan = plan_image(image, spacing=cfg.spacing, factors=cfg.factors, profile=cfg.profile)
+    old_threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    try:
+        dev = _device(cfg.device)
+        clock.stage("plan", t0, c0)
+        fitted = fit_image(image, plan, cfg, clock=clock, device=dev, progress=progress)
+        out, unc, dc = infer_image(image, plan, fitted, cfg, clock=clock, device=dev)
+    finally:
+        torch.set_num_threads(old_threads)
+    clock.stage("total", t0, c0)
+    hist = {"op": "enhance", "factors": list(plan.factors)}
+    sr = image.with_data(out, grid=plan.output_grid, history=image.meta.history + [hist])
+    un = image.with_data(unc, grid=plan.output_grid, history=image.meta.history + [hist], rgb=False)
+    cal_record = dc.pop("_calibration", {})
+    calibration = cal_record.pop("_calibration", None)
+    fg = _output_foreground(fitted.foreground, plan.output_grid.shape)
+    info = _record(image, plan, fitted, dc, clock, cfg, device=dev, method=METHOD_2D)
+    info["fusion"] = {"orientations": fitted.orientations, "rule": "none", "tta": bool(cfg.tta)}
+    info["uncertainty"] = _uncertainty_record(unc.max(axis=0), fg, cal_record, image, cfg)  # worst channel
+    info["uncertainty"]["members"] = "4 flips" if cfg.tta else "none (tta off)"
+    return EnhanceResult(
+        image=sr,
+        uncertainty=un,
+        info=info,
+        loss_curve=list(fitted.fit.loss_curve),
+        model=fitted.model.float().cpu().eval(),
+        foreground=fg,
+        calibration=calibration,
+    )
+
+
+METHOD_3D = "medsr.selfsup (SMORE-style zero-data through-plane SR)"
+METHOD_2D = "medsr.selfsup (ZSSR-style zero-data SR of a 2D image)"
+
+
+def _output_foreground(mask: Any, shape: tuple[int, ...]) -> Any:
+    """The input's foreground ``(X, Y, Z)`` on the output grid of ``shape`` (nearest voxel)."""
     import numpy as np
 
     from medsr.mask import mask_on_grid
 
-    return np.ones(plan.output_grid.shape, bool) if mask is None else mask_on_grid(mask, plan.output_grid.shape)
+    return np.ones(shape, bool) if mask is None else mask_on_grid(mask, shape)
 
 
 def _uncertainty_record(unc: Any, fg: Any, cal: dict[str, Any], image: Image, cfg: EnhanceConfig) -> dict[str, Any]:
@@ -187,11 +247,19 @@ def _with_protocol(cfg: EnhanceConfig, protocol: dict[str, Any], explicit: set[s
 
 
 def _record(
-    image: Image, plan: EnhancePlan, fitted: Any, dc: dict[str, Any], clock: _Clock, cfg: EnhanceConfig, *, device: str
+    image: Image,
+    plan: Any,
+    fitted: Any,
+    dc: dict[str, Any],
+    clock: _Clock,
+    cfg: EnhanceConfig,
+    *,
+    device: str,
+    method: str = METHOD_3D,
 ) -> dict[str, Any]:
     """The JSON-able account of one run (the sidecar's ``enhance`` section)."""
     return {
-        "method": "medsr.selfsup (SMORE-style zero-data through-plane SR)",
+        "method": method,
         "input": {
             "shape": list(image.shape),
             "spacing_mm": [float(s) for s in image.spacing],

@@ -24,6 +24,8 @@ Progress = Callable[[str, int, int], None] | None
 
 #: Default training time (s) of one ``enhance`` run when no ``steps`` are given.
 DEFAULT_BUDGET_S = 90.0
+#: The same for a 2D image (one plane to learn from; ``benchmarks/enhance2d.py``).
+DEFAULT_BUDGET_2D_S = 30.0
 
 
 @dataclass

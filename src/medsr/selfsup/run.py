@@ -105,6 +105,32 @@ def _sample_profiles(plan: EnhancePlan) -> SliceProfile | dict[int, SliceProfile
     return out
 
 
+def train_within_budget(
+    model: Any, sampler: Any, config: EnhanceConfig, device: str, progress: Callable | None
+) -> tuple[FitResult, str, int]:
+    """The one fitting of every zero-data run (3D planes, 2D images, bundles adapted to their
+    input): precision, the thread count (timed, and counted in the budget) and the fit."""
+    import torch
+
+    prec = resolve_precision(config.precision, device)
+    t_cal = time.perf_counter()
+    calibrate = not config.threads and config.steps != 0
+    threads = choose_threads(model, sampler, config.fit, prec, device) if calibrate else torch.get_num_threads()
+    budget = max(0.0, config.time_budget_s - (time.perf_counter() - t_cal))  # calibration counts as training
+    result = fit(
+        model,
+        sampler,
+        steps=config.steps,
+        time_budget_s=budget,
+        config=config.fit,
+        precision=prec,
+        device=device,
+        seed=config.seed,
+        progress=progress,
+    )
+    return result, prec, threads
+
+
 def fit_network(
     image: Image, plan: EnhancePlan, config: EnhanceConfig, *, clock: Any, device: str, progress: Callable | None
 ) -> Fitted:
@@ -144,22 +170,7 @@ def fit_network(
     t0, c0 = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
     model, how = _initial_model(config, plan, PlanarResidualNet)
-    prec = resolve_precision(config.precision, device)
-    t_cal = time.perf_counter()
-    calibrate = auto_threads and config.steps != 0
-    threads = choose_threads(model, sampler, cfg, prec, device) if calibrate else torch.get_num_threads()
-    budget = max(0.0, config.time_budget_s - (time.perf_counter() - t_cal))  # calibration counts as training
-    result = fit(
-        model,
-        sampler,
-        steps=config.steps,
-        time_budget_s=budget,
-        config=cfg,
-        precision=prec,
-        device=device,
-        seed=seed,
-        progress=progress,
-    )
+    result, prec, threads = train_within_budget(model, sampler, config, device, progress)
     clock.stage("train", t0, c0)
     hyper = {
         **cfg.to_dict(),
