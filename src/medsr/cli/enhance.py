@@ -23,7 +23,7 @@ from medsr.cli.seg_option import add_labels_flag, check_labels_flag, labels_outp
 from medsr.cli.uncertainty_option import add_uncertainty_flags, map_outputs, trust_line, write_maps
 from medsr.errors import ConfigError
 
-HELP = "make a thick-slice CT/MRI near-isotropic, learning from the scan itself (no training data)"
+HELP = "make a thick-slice CT/MRI near-isotropic, or a 2D image sharper, learning from the image itself"
 DESCRIPTION = """Restore the thick axis of a CT or MRI from the scan's own sharp in-plane axes.
 
 medsr finds the thick axis from the spacing, reads the slice thickness from DICOM when present
@@ -40,6 +40,12 @@ with the calibration table and the trust summary (the fraction of foreground vox
 be wrong by more than 20 HU for CT, else 5 % of the intensity window), which is also printed.
 --uncertainty-interval 0.9 adds OUT_interval90 (half-width of a 90 % interval), --flag-unsure
 OUT_unsure (a mask of those voxels); --report writes a self-contained HTML page.
+A 2D image (radiograph, CT slice, RGB histology or fundus photo) needs --factors FX FY: it learns
+from its own copy downscaled by the factors with its pixels' acquisition model (a rect aperture of
+one pixel, or --profile gaussian / a kernel file), then restores itself onto the finer grid, with
+the same consistency projection, expected-error map (held-out band) and report (docs/enhance2d.md;
+default budget 30 s). Images whose downscaled copy is under 32 pixels a side are refused: use
+medsr predict -m BUNDLE there, or --adapt to start from a bundle.
 Cohort mode (docs/cohorts.md): --save-model keeps the fitted network and its plan as a bundle
 for the other scans of the protocol (medsr predict -m BUNDLE, or --init BUNDLE to fine-tune).
 
@@ -48,6 +54,7 @@ examples:
   medsr enhance dicom_series/ -o derived_series            # DICOM in, derived DICOM series out
   medsr enhance scans/ -o enhanced/ --continue             # a folder of scans
   medsr enhance brain.nii.gz -o brain_1mm.nii.gz --spacing 1 1 1 --slice-thickness 5 --profile gaussian
+  medsr enhance radiograph.dcm -o radiograph_x4.nrrd --factors 4 4 --report xr_report
   medsr enhance scan001.nii.gz -o sr001.nii.gz --save-model protocol.safetensors
   medsr enhance scans/ -o sr/ --init protocol.safetensors --time-budget 15 --continue"""
 

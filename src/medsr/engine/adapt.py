@@ -71,9 +71,9 @@ def adapt_bundle(
     """
     from medsr.acquisition.noise_level import estimate_noise
     from medsr.acquisition.profile import SliceProfile
+    from medsr.engine.device import resolve_device
     from medsr.engine.predict import _load, _normalizer
     from medsr.selfsup.config import EnhanceConfig
-    from medsr.selfsup.enhance import _device
     from medsr.selfsup.fit import FitConfig
     from medsr.selfsup.pairs import PlaneSampler
     from medsr.selfsup.run import train_within_budget
@@ -105,7 +105,7 @@ def adapt_bundle(
 
     torch.manual_seed(seed)
     model = copy.deepcopy(b.model).float().train()
-    result, prec, n_threads = train_within_budget(model, sampler, cfg, _device(device), None)
+    result, prec, n_threads = train_within_budget(model, sampler, cfg, str(resolve_device(device)), None)
     record = {
         "seconds": round(result.seconds, 2),
         "steps": result.steps,

@@ -152,13 +152,13 @@ class PlaneSampler:
 
     def _one(self, k: int, i: int, j: int, axis: int, flip_h: bool, flip_w: bool) -> tuple[np.ndarray, np.ndarray]:
         P = self.patch
-        target = self.planes[self.slices[k]] if not self.stack else self.planes.transpose(1, 2, 0)
+        target = self.planes[self.slices[k]] if not self.stack else self.planes[self.slices].transpose(1, 2, 0)
         source = self.inputs[axis][k] if not self.stack else self.inputs[axis].transpose(1, 2, 0)
         if self.lowres != (1, 1):
             return self._block(target, source, i, j, flip_h, flip_w)
         if axis == 1:  # degraded axis first
             target, source, i, j = target.T, source.T, j, i
-        n, m = target.shape
+        n, m = target.shape[:2]
         r0 = int(np.clip(i - P // 2, 0, n - P))
         c0 = int(np.clip(j - P // 2, 0, m - P))
         x, y = source[r0 : r0 + P, c0 : c0 + P], target[r0 : r0 + P, c0 : c0 + P]

@@ -155,7 +155,7 @@ def fit_image(
     clock.stage("prepare", t0, c0)
     t0, c0 = time.perf_counter(), time.process_time()
     torch.manual_seed(config.seed)
-    model = PlanarResidualNet(**config.net)
+    model = PlanarResidualNet(**config.net)  # one grey network for every channel (docs/enhance2d.md)
     result, prec, threads = train_within_budget(model, sampler, config, device, progress)
     clock.stage("train", t0, c0)
     hyper = {

@@ -92,6 +92,8 @@ class DegradationConfig:
     noise_probability: float = _f(0.0, lo=0.0, hi=1.0)
     kspace_probability: float = _f(0.0, lo=0.0, hi=1.0, doc="MRI: truncate k-space instead of integrating")
     kspace_windows: list[str] = _f(factory=lambda: ["hann", "tukey"], choices=KSPACE_WINDOWS, length=(1, 2, 3))
+    jpeg_probability: float = _f(0.0, lo=0.0, hi=1.0, doc="2D photographs: JPEG-compress the LR input")
+    jpeg_quality: list[int] = _f(factory=lambda: [60, 95], lo=1, hi=100, length=(2,), doc="JPEG quality range")
 
 
 @dataclass

@@ -69,7 +69,11 @@ class DegradationSampler:
         noise = None
         if c.noise_probability > 0 and rng.random() < c.noise_probability:
             noise = {"kind": c.noise, "sigma": float(rng.uniform(c.noise_sigma[0], c.noise_sigma[1]))}
+        jpeg = None
+        if c.jpeg_probability > 0 and rng.random() < c.jpeg_probability:
+            jpeg = int(rng.integers(int(c.jpeg_quality[0]), int(c.jpeg_quality[1]) + 1))
         return {
+            "jpeg": jpeg,
             "profile": profile,
             "thickness_mm": thick,
             "blur_mm": blur,
@@ -106,6 +110,9 @@ class DegradationSampler:
             hu = normalizer.inverse(stacked, channel_axis=1)
             noisy = NoiseModel("ct", noise["sigma"] * width).apply(hu, draw["seed"])
             lr = normalizer.forward(noisy, channel_axis=1).reshape(lr.shape)
+        if draw.get("jpeg") and lr.shape[3] == 1:
+            channels = len(normalizer.lo) if normalizer is not None else 1
+            lr = jpeg_roundtrip(lr, int(draw["jpeg"]), channels)
         return np.asarray(lr, dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
@@ -120,6 +127,8 @@ class DegradationSampler:
             "blur_probability": c.blur_probability,
             "kspace_windows": list(c.kspace_windows) if c.kspace_probability > 0 else None,
             "kspace_probability": c.kspace_probability,
+            "jpeg_quality": list(c.jpeg_quality) if c.jpeg_probability > 0 else None,
+            "jpeg_probability": c.jpeg_probability,
             "noise": {
                 "kind": c.noise,
                 "sigma_fraction_of_window": list(c.noise_sigma),
@@ -128,6 +137,32 @@ class DegradationSampler:
             if c.noise_probability > 0
             else None,
         }
+
+
+def jpeg_roundtrip(lr: np.ndarray, quality: int, channels: int) -> np.ndarray:
+    """2D LR patches ``(n·C, X, Y, 1)`` in the 0…1 working range through 8-bit JPEG at
+    ``quality`` (Pillow; grey per channel unless C = 3, which is coded as colour).
+
+    Example:
+        >>> x = np.random.default_rng(0).random((3, 16, 16, 1)).astype(np.float32)
+        >>> y = jpeg_roundtrip(x, 75, 3)
+        >>> y.shape, bool(0.0 < np.abs(y - x).mean() < 0.2)
+        ((3, 16, 16, 1), True)
+    """
+    import io
+
+    from PIL import Image as PILImage
+
+    c = 3 if channels == 3 and lr.shape[0] % 3 == 0 else 1
+    stacked = lr[..., 0].reshape(-1, c, *lr.shape[1:3])
+    out = np.empty_like(stacked)
+    for i, patch in enumerate(stacked):
+        u8 = (np.clip(patch, 0.0, 1.0) * 255 + 0.5).astype(np.uint8).transpose(2, 1, 0)  # rows = Y
+        buf = io.BytesIO()
+        PILImage.fromarray(u8[..., 0] if c == 1 else u8).save(buf, format="JPEG", quality=int(quality))
+        dec = np.asarray(PILImage.open(io.BytesIO(buf.getvalue())), dtype=np.float32) / 255.0
+        out[i] = (dec[..., None] if c == 1 else dec).transpose(2, 1, 0)
+    return out.reshape(lr.shape[:3])[..., None]
 
 
 def canonical_lr(patch: np.ndarray, spacing: ArrayLike, factors: ArrayLike) -> np.ndarray:
