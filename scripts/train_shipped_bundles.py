@@ -71,6 +71,7 @@ COMMON_DEGRADATION = {
 #: Wider degradation ranges of the broad (``--registry``) bundles: JPEG for photographs.
 BROAD_DEGRADATION: dict[str, dict[str, Any]] = {
     "rgb-x4": {"jpeg_probability": 0.3, "jpeg_quality": [60, 95]},
+    "ct-inplane-x2": {"blur_fwhm": [0.0, 1.5], "blur_probability": 0.5, "noise_probability": 0.5},
 }
 
 SPECS: dict[str, dict[str, Any]] = {
@@ -263,6 +264,8 @@ def prepare(name: str, work: Path, registry: Path | None = None) -> tuple[Path, 
             held.append(_put(right, val / f"{stem}_right25.png", **kw))
     for spec, _ in REGISTRY_TRAIN[name] if registry is not None else []:
         img = registry_image(spec, registry)
+        if name != "rgb-x4" and img.channels > 1:  # a grey bundle: the mean of the channels
+            img = planar(img.with_data(img.data.mean(axis=0, keepdims=True), rgb=False))
         stem = spec.split(":")[-1].split(".")[0]
         suffix = ".png" if img.meta.rgb else ".nrrd"
         _put(img, train / f"registry_{stem}{suffix}", overwrite=True, dtype="uint8" if img.meta.rgb else "float32")

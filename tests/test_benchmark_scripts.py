@@ -74,3 +74,19 @@ def test_uncertainty_benchmark_scores_are_exact_on_known_maps() -> None:
     half = bench.scores(err / 2, err / 4, err)  # reads half the error: every decile 2x, nothing covered
     assert np.allclose(half["ratios"], 2.0) and half["coverage"] == 0.0
     assert bench.auroc(err >= np.quantile(err, 0.9), -err) < 0.001  # the reverse ranking
+
+
+def test_enhance2d_degrade_is_the_referee_block_mean_and_methods_are_the_cli() -> None:
+    import numpy as np
+
+    from medsr.image import Image, ImageMeta
+
+    bench = _load("enhance2d")
+    hr = Image(np.arange(2 * 9 * 8, dtype=np.float32).reshape(2, 9, 8, 1), meta=ImageMeta(spatial_dims=2))
+    hr2, lr = bench.degrade(hr, 4)
+    assert hr2.shape == (8, 8, 1) and lr.shape == (2, 2, 1)
+    np.testing.assert_allclose(lr.data[0, 0, 0, 0], hr.data[0, :4, :4, 0].mean())
+    np.testing.assert_allclose(lr.grid.origin[:2], (1.5, 1.5))  # field of view kept
+    m = bench.methods(Path("lr.png"), Path("out"), 4, "rgb-x4", 10.0, None)
+    assert list(m) == ["bspline", "bundle", "zero-data", "adapted"]
+    assert m["adapted"][-2:] == ["--adapt", "10.0"] and "--time-budget" not in m["zero-data"]

@@ -125,18 +125,17 @@ def test_enhance_2d_refuses_a_thick_slice_init() -> None:
 
 @pytest.mark.slow
 def test_enhance_2d_beats_bspline_on_a_real_radiograph() -> None:
-    """The held-out right part of the shared radiograph, ×4 by the referee's convention."""
+    """A 512² part of the shared radiograph, ×4 by the referee's convention (zero-data trains on
+    nothing else, so any part is unseen to it)."""
     from medsr.baselines import upsample
     from medsr.evaluation import evaluate
-    from medsr.geometry import Grid, degrade_grid
+    from medsr.geometry import degrade_grid
     from medsr.selfsup.enhance import enhance
 
     xr = read(shared_path("xray/chest_cr.dcm"))
-    hr_data = np.ascontiguousarray(xr.data[:, 1480:1960, 600:1080], dtype=np.float32)
+    hr_data = np.ascontiguousarray(xr.data[:, 1324:1836, 600:1112], dtype=np.float32)
     hr = Image(hr_data, meta=ImageMeta(spatial_dims=2))
-    lr = hr.with_data(
-        hr_data.reshape(1, 120, 4, 120, 4, 1).mean((2, 4)), grid=degrade_grid(Grid((480, 480, 1)), (4, 4, 1))
-    )
+    lr = hr.with_data(hr_data.reshape(1, 128, 4, 128, 4, 1).mean((2, 4)), grid=degrade_grid(hr.grid, (4, 4, 1)))
     sr = enhance(lr, factors=(4, 4), steps=400, seed=0).image
     bs = upsample(lr, factors=(4, 4, 1), method="bspline")
     s = evaluate(hr, [bs, sr], names=["bs", "sr"], factors=(4, 4, 1))["predictions"]

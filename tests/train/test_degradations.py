@@ -89,3 +89,19 @@ def test_noise_sigma_is_a_fraction_of_the_window(kind: str) -> None:
     lr = s.apply(hr, (1, 1, 1), draw, normalizer=norm)
     assert lr.shape == (1, 32, 32, 1)
     assert np.std(lr) == pytest.approx(0.01, rel=0.15)  # 20 HU of 2000 HU in water, either model
+
+
+def test_jpeg_draws_compress_rgb_lr_patches() -> None:
+    from medsr.intensity import Normalizer
+
+    cfg = DegradationConfig(factors=[2, 2], profiles=["rect"], thickness_scale=[1.0, 1.0], jpeg_probability=1.0)
+    s = DegradationSampler(cfg, (2.0, 2.0, 1.0))
+    draw = s.draw(np.random.default_rng(0), spacing=(1.0, 1.0, 1.0))
+    assert 60 <= draw["jpeg"] <= 95
+    patch = np.random.default_rng(1).random((3, 32, 32, 1)).astype(np.float32)
+    norm = Normalizer("fixed-8bit", (0.0,) * 3, (255.0,) * 3, {})
+    lr = s.apply(patch, (1.0, 1.0, 1.0), draw, norm)
+    plain = s.apply(patch, (1.0, 1.0, 1.0), {**draw, "jpeg": None}, norm)
+    assert lr.shape == plain.shape == (3, 16, 16, 1)
+    assert 1e-3 < float(np.abs(lr - plain).mean()) < 0.2
+    assert s.describe()["jpeg_quality"] == [60, 95]

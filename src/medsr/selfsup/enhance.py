@@ -108,9 +108,9 @@ def enhance(
     t0, c0 = time.perf_counter(), time.process_time()
     if image.is_2d:
         if options.get("time_budget_s") is None and "time_budget_s" not in _changed(config):
-            from medsr.selfsup.fit import DEFAULT_BUDGET_2D_S
+            from medsr.selfsup.fit import DEFAULT_BUDGET_2D_S, DEFAULT_BUDGET_RGB_S
 
-            cfg = cfg.replace(time_budget_s=DEFAULT_BUDGET_2D_S)
+            cfg = cfg.replace(time_budget_s=DEFAULT_BUDGET_RGB_S if image.channels == 3 else DEFAULT_BUDGET_2D_S)
         return _enhance_image(image, cfg, clock, progress)
     protocol = protocol_of(cfg.init)
     if protocol is not None:

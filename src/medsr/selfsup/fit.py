@@ -24,8 +24,11 @@ Progress = Callable[[str, int, int], None] | None
 
 #: Default training time (s) of one ``enhance`` run when no ``steps`` are given.
 DEFAULT_BUDGET_S = 90.0
-#: The same for a 2D image (one plane to learn from; ``benchmarks/enhance2d.py``).
+#: The same for a 2D grey image (one plane to learn from; ``benchmarks/enhance2d.py``) and for a
+#: colour one, whose three planes cost three times the inference and which gained nothing from
+#: longer fits (an H&E tile: +0.75 dB after 500 steps, +0.28 dB after 2000; docs/enhance2d.md).
 DEFAULT_BUDGET_2D_S = 30.0
+DEFAULT_BUDGET_RGB_S = 20.0
 
 
 @dataclass
