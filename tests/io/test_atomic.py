@@ -31,6 +31,27 @@ def test_staging_commits_files_and_folders(tmp_path: Path) -> None:
     assert _names(tmp_path) == ["a.txt", "series"] and _names(tmp_path / "series") == ["1.dcm"]
 
 
+def test_owner_only_files_get_the_umask_mode(tmp_path: Path) -> None:
+    """safetensors writes 0600; a bundle or output must be readable like any file the user makes."""
+    import os
+
+    from safetensors.numpy import save_file
+
+    from medsr.io.atomic import atomic_write
+
+    old = os.umask(0o027)
+    try:
+        atomic_write(tmp_path / "w.safetensors", lambda tmp: save_file({"a": np.zeros(2)}, str(tmp)))
+        atomic_write(tmp_path / "private.txt", lambda tmp: (tmp.write_text("x"), tmp.chmod(0o640)))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "private.txt").stat().st_mode & 0o777 == 0o640 and _names(tmp_path) == [
+        "private.txt",
+        "w.safetensors",
+    ]
+
+
 def test_staging_aborts_on_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         with Staging() as stage:

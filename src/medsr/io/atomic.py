@@ -223,6 +223,18 @@ def _remove(path: Path) -> None:
             pass
 
 
+def _umask_mode(entry: Path, tmpdir: Path) -> None:
+    """Give a staged file written owner-only by its library (safetensors writes 0600) the mode
+    a plain ``open`` would have given it under the process umask, so outputs are shared as usual."""
+    if entry.is_symlink() or not entry.is_file() or entry.stat().st_mode & 0o077:
+        return
+    probe = tmpdir / f"{TMP_MARK}mode"
+    probe.touch()
+    mode = probe.stat().st_mode & 0o777
+    probe.unlink()
+    os.chmod(entry, mode)
+
+
 class Staging:
     """A transaction of outputs written beside their destinations and moved in together.
 
@@ -255,6 +267,7 @@ class Staging:
                 for entry in sorted(tmpdir.iterdir()):
                     if entry.name.startswith(TMP_MARK):
                         continue
+                    _umask_mode(entry, tmpdir)
                     done.append(self._move_in(entry, dest_dir / entry.name, tmpdir))
         except (OSError, OutputError) as exc:
             self._rollback(done)
