@@ -97,15 +97,19 @@ def degrade(hr: Any, f: int) -> tuple[Any, Any]:
     return hr, hr.with_data(lr.astype(np.float32), grid=degrade_grid(hr.grid, (f, f, 1)))
 
 
-def run_cli(args: list[str]) -> tuple[float, float]:
-    """Run ``medsr ARGS`` in its own process → (wall s, peak RSS MiB); raises on failure."""
+def run_cli(args: list[str]) -> tuple[float, float, bool]:
+    """Run ``medsr ARGS`` in its own process → (wall s, peak RSS MiB, done); a refusal (exit 2,
+    e.g. an image too small for zero-data) is ``done=False``; any other failure raises."""
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "medsr", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     _, status, usage = os.wait4(proc.pid, 0)
     out = proc.stdout.read().decode() if proc.stdout else ""
-    if os.waitstatus_to_exitcode(status) != 0:
+    code = os.waitstatus_to_exitcode(status)
+    if code == 2:
+        print(f"refused: medsr {' '.join(args[:2])}: {out.strip().splitlines()[-1]}", file=sys.stderr)
+    elif code != 0:
         raise RuntimeError(f"medsr {' '.join(args)} failed:\n{out}")
-    return time.perf_counter() - t0, usage.ru_maxrss / 1024
+    return time.perf_counter() - t0, usage.ru_maxrss / 1024, code == 0
 
 
 def methods(lr: Path, out: Path, f: int, bundle: str, adapt: float, budget: float | None) -> dict[str, list[str]]:
@@ -118,6 +122,21 @@ def methods(lr: Path, out: Path, f: int, bundle: str, adapt: float, budget: floa
         "zero-data": zd + ([] if budget is None else ["--time-budget", str(budget)]),
         "adapted": [*pred, str(out / f"adapted{sfx}"), "--adapt", str(adapt)],
     }
+
+
+def map_quality(hr: Any, sr: Any, path: Path, f: int) -> dict[str, str]:
+    """How the zero-data expected-error map reads against the true error inside the referee's
+    mask: Spearman's rank correlation and mean expected / mean observed |error|."""
+    from scipy.stats import spearmanr
+
+    import medsr
+    from medsr.metrics import exclude_borders, reference_mask
+
+    unc = medsr.read(path).data.max(axis=0)
+    err = np.abs(sr.data - hr.data).max(axis=0)
+    m = exclude_borders(reference_mask(hr), (f, f, 1))
+    rho = spearmanr(unc[m][::7], err[m][::7])[0]
+    return {"map_rho": f"{rho:.2f}", "map_ratio": f"{unc[m].mean() / max(err[m].mean(), 1e-12):.2f}"}
 
 
 def one_case(name: str, images: Path, adapt: float, budget: float | None, work: Path) -> dict[str, Any]:
@@ -135,11 +154,15 @@ def one_case(name: str, images: Path, adapt: float, budget: float | None, work: 
     row: dict[str, Any] = {"case": name, "factor": f, "output": "×".join(map(str, hr.shape[:2])), "trained": trained}
     preds, names = [], []
     for method, cli in methods(lr_path, folder, f, bundle, adapt, budget).items():
-        wall, rss = run_cli(cli)
-        preds.append(medsr.read(cli[2] if method == "bspline" else cli[cli.index("-o") + 1]))
-        names.append(method)
+        wall, rss, done = run_cli(cli)
         row[f"{method}_s"], row[f"{method}_mib"] = round(wall, 1), round(rss)
+        row[method] = "—" if done else "refused"
+        if done:
+            preds.append(medsr.read(cli[2] if method == "bspline" else cli[cli.index("-o") + 1]))
+            names.append(method)
     scores = evaluate(hr, preds, names=names, factors=(f, f, 1))["predictions"]
+    if "zero-data" in names:
+        row.update(map_quality(hr, preds[names.index("zero-data")], folder / "zero_uncertainty.nrrd", f))
     base = scores["bspline"]["psnr"]
     row["bspline"] = f"{base:.2f}/{scores['bspline']['ssim']:.3f}"
     for method in names[1:]:
@@ -162,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = [one_case(c, args.images, args.adapt, args.budget, work) for c in args.cases]
     cols = ["case", "factor", "output", "trained", "bspline", "bundle", "zero-data", "adapted"]
     cols += ["zero-data_s", "zero-data_mib", "adapted_s", "adapted_mib", "bundle_s", "bspline_s"]
+    cols += ["map_rho", "map_ratio"]
     print(f"gain over cubic B-spline dB / SSIM; wall s and peak RSS MiB per process; load {load:.2f} at start")
+    print("map_rho / map_ratio: the zero-data uncertainty map's Spearman with |error| and mean expected / observed")
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:

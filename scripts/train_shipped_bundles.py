@@ -148,7 +148,7 @@ REGISTRY_TRAIN: dict[str, list[tuple[str, str]]] = {
         ("skimage:camera", "scikit-image camera, public domain (BSD-3 package)"),
         ("skimage:moon", "scikit-image moon, public domain"),
         ("MR2_UNCR.dcm", "pydicom-data 1.0.0 MR2_UNCR, MIT"),
-        ("US1_UNCR.dcm", "pydicom-data 1.0.0 US1_UNCR (first channel), MIT"),
+        ("US1_UNCR.dcm", "pydicom-data 1.0.0 US1_UNCR (channels averaged), MIT"),
     ],
     "rgb-x4": [
         ("skimage:astronaut", "scikit-image astronaut (NASA), public domain"),
@@ -284,6 +284,7 @@ def train_one(
     if registry is not None:
         more = "; ".join(f"{spec.split(':')[-1]} ({lic})" for spec, lic in REGISTRY_TRAIN[name])
         desc = raw["data"]["description"].replace(" (scikit-image, CC0) and", " held out, not trained on; and")
+        desc = desc.replace("../shared/data only:", "../shared/data:")
         raw["data"]["description"] = f"{desc}; plus registry images: {more}"
         raw["degradation"].update(BROAD_DEGRADATION.get(name, {}))
     if arch == "strong":

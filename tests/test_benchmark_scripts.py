@@ -90,3 +90,20 @@ def test_enhance2d_degrade_is_the_referee_block_mean_and_methods_are_the_cli() -
     m = bench.methods(Path("lr.png"), Path("out"), 4, "rgb-x4", 10.0, None)
     assert list(m) == ["bspline", "bundle", "zero-data", "adapted"]
     assert m["adapted"][-2:] == ["--adapt", "10.0"] and "--time-budget" not in m["zero-data"]
+
+
+def test_enhance2d_map_quality_reads_a_perfect_map_as_rho_1_ratio_1(tmp_path: Path) -> None:
+    import numpy as np
+
+    import medsr
+    from medsr.image import Image, ImageMeta
+
+    bench = _load("enhance2d")
+    rng = np.random.default_rng(0)
+    hr = Image(rng.uniform(100, 200, (1, 64, 64, 1)).astype(np.float32), meta=ImageMeta(spatial_dims=2))
+    err = rng.uniform(0, 5, hr.data.shape).astype(np.float32)
+    sr = hr.with_data(hr.data + err)
+    medsr.write(hr.with_data(err), tmp_path / "u.nrrd")
+    assert bench.map_quality(hr, sr, tmp_path / "u.nrrd", 4) == {"map_rho": "1.00", "map_ratio": "1.00"}
+    medsr.write(hr.with_data(err / 2), tmp_path / "half.nrrd")
+    assert bench.map_quality(hr, sr, tmp_path / "half.nrrd", 4)["map_ratio"] == "0.50"
