@@ -53,6 +53,19 @@ def set_threads(n: int | None) -> int:
     return int(torch.get_num_threads())
 
 
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (``None``: as they are), then restore them."""
+    import torch
+
+    old = torch.get_num_threads()
+    set_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 @lru_cache(maxsize=1)
 def _cpu_flags() -> frozenset[str]:
     try:

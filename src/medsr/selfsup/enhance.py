@@ -13,7 +13,9 @@ threshold (:mod:`medsr.trust`).
 
 Example:
     >>> import numpy as np
-    >>> from medsr.image import Image
+    >>> from medsr.engine.device import torch_threads
+from medsr.engine.device import torch_threads
+from medsr.image import Image
     >>> vol = np.random.default_rng(0).random((1, 24, 24, 6)).astype(np.float32)
     >>> res = enhance(Image(vol, spacing=(1, 1, 4)), steps=2)
     >>> res.image.shape, res.uncertainty.shape
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from medsr.engine.device import torch_threads
 from medsr.image import Image
 from medsr.io.sidecar import software_versions
 from medsr.selfsup.config import EnhanceConfig
@@ -96,7 +99,6 @@ def enhance(
         :class:`EnhanceResult` with the SR image on ``plan.output_grid``, the uncertainty
         (same grid, input units) and ``info`` for the JSON sidecar.
     """
-    import torch
 
     from medsr.selfsup.cohort import check_domain, protocol_of
     from medsr.selfsup.run import fit_network, infer_volume
@@ -108,9 +110,12 @@ def enhance(
     t0, c0 = time.perf_counter(), time.process_time()
     if image.is_2d:
         if options.get("time_budget_s") is None and "time_budget_s" not in _changed(config):
-            from medsr.selfsup.fit import DEFAULT_BUDGET_2D_S, DEFAULT_BUDGET_RGB_S
+            from medsr.selfsup import fit as fit_defaults
 
-            cfg = cfg.replace(time_budget_s=DEFAULT_BUDGET_RGB_S if image.channels == 3 else DEFAULT_BUDGET_2D_S)
+            rgb = image.channels == 3
+            budget = fit_defaults.DEFAULT_BUDGET_RGB_S if rgb else fit_defaults.DEFAULT_BUDGET_2D_S
+            cap = cfg.fit.max_steps or (fit_defaults.MAX_STEPS_RGB if rgb else fit_defaults.MAX_STEPS_2D)
+            cfg = cfg.replace(time_budget_s=budget, fit=dataclasses.replace(cfg.fit, max_steps=cap))
         return _enhance_image(image, cfg, clock, progress)
     protocol = protocol_of(cfg.init)
     if protocol is not None:
@@ -121,16 +126,11 @@ def enhance(
     )
     if protocol is not None:
         check_domain(plan, protocol, image.meta.source_path)
-    old_threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
-    try:
+    with torch_threads(cfg.threads):
         dev = _device(cfg.device)
         clock.stage("plan", t0, c0)
         fitted = fit_network(image, plan, cfg, clock=clock, device=dev, progress=progress)
         out, unc, dc = infer_volume(image, plan, fitted, cfg, clock=clock, device=dev, progress=progress)
-    finally:
-        torch.set_num_threads(old_threads)
     clock.stage("total", t0, c0)
     hist = {"op": "enhance", "thick_axis": "XYZ"[plan.thick_axis], "factor": plan.factor}
     thick_z = float(plan.output_grid.spacing[2]) if plan.thick_axis == 2 else image.meta.slice_thickness
@@ -157,7 +157,6 @@ def _enhance_image(
     image: Image, cfg: EnhanceConfig, clock: _Clock, progress: Callable[[str, int, int], None] | None
 ) -> EnhanceResult:
     """The 2D path (:mod:`medsr.selfsup.run2d`): the image learns from its own downscaled copy."""
-    import torch
 
     from medsr.errors import ConfigError
     from medsr.selfsup.plan2d import plan_image
@@ -171,16 +170,11 @@ def _enhance_image(
             "to start a 2D image from a bundle use medsr predict -m BUNDLE --adapt SECONDS",
         )
     plan = plan_image(image, spacing=cfg.spacing, factors=cfg.factors, profile=cfg.profile)
-    old_threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
-    try:
+    with torch_threads(cfg.threads):
         dev = _device(cfg.device)
         clock.stage("plan", t0, c0)
         fitted = fit_image(image, plan, cfg, clock=clock, device=dev, progress=progress)
         out, unc, dc = infer_image(image, plan, fitted, cfg, clock=clock, device=dev)
-    finally:
-        torch.set_num_threads(old_threads)
     clock.stage("total", t0, c0)
     hist = {"op": "enhance", "factors": list(plan.factors)}
     sr = image.with_data(out, grid=plan.output_grid, history=image.meta.history + [hist])

@@ -29,6 +29,13 @@ DEFAULT_BUDGET_S = 90.0
 #: longer fits (an H&E tile: +0.75 dB after 500 steps, +0.28 dB after 2000; docs/enhance2d.md).
 DEFAULT_BUDGET_2D_S = 30.0
 DEFAULT_BUDGET_RGB_S = 20.0
+#: With those default budgets a 2D fit also stops after this many steps, so a fast machine does
+#: not over-fit the image's downscaled copy: colour photographs lost most of their gain past
+#: about 200 steps (fundus +0.83 dB at 200, +0.13 at 619; IHC +0.30 at 165, -0.12 at 719), and a
+#: grey one peaked anywhere from 250 steps (a chest CT slice) to past 1000 (another CT, a
+#: radiograph); docs/enhance2d.md.
+MAX_STEPS_2D = 800
+MAX_STEPS_RGB = 200
 
 
 @dataclass
@@ -42,6 +49,8 @@ class FitConfig:
     weight_decay: float = 0.0
     loss: str = "l1"
     log_every: int = 10
+    #: a time-budgeted fit stops after this many steps too (None: no cap)
+    max_steps: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -68,6 +77,11 @@ def resolve_precision(precision: str, device: str) -> str:
     from medsr.engine.device import bf16_supported
 
     return "bfloat16" if bf16_supported("cpu") else "float32"
+
+
+#: fewer threads than all are chosen only when they train at least 10 % faster: a few timed steps
+#: are noisy, and a wrong single-thread choice cost a CT slice 45 % of its steps (docs/enhance2d.md).
+SWITCH_MARGIN = 0.9
 
 
 def choose_threads(
@@ -104,24 +118,31 @@ def choose_threads(
         trial = trial.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.Adam(trial.parameters(), lr=0.0)
-    best, best_t = most, float("inf")
+
+    def timed(n: int, k: int) -> float:
+        torch.set_num_threads(n)
+        t0 = time.perf_counter()
+        for _ in range(k):
+            with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+                loss = (trial(x).float() - y).abs().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return (time.perf_counter() - t0) / k
+
+    best = most
     try:
         for n in cands:
-            torch.set_num_threads(n)
-            for i in range(steps + 2):
-                if i == 2:
-                    t0 = time.perf_counter()
-                with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-                    loss = (trial(x).float() - y).abs().mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            dt = time.perf_counter() - t0
-            if dt < best_t:
-                best, best_t = n, dt
+            timed(n, 2)  # warm-up
+        per = {n: float("inf") for n in cands}
+        for _ in range(2):  # interleaved rounds: a passing load spike hits both candidates
+            for n in cands:
+                per[n] = min(per[n], timed(n, max(1, steps // 2)))
+        fastest = min(per, key=per.__getitem__)
+        best = fastest if per[fastest] < SWITCH_MARGIN * per.get(most, float("inf")) else most
     finally:
         torch.set_num_threads(best)
-    log.info("training threads: %d (%.1f ms/step)", best, 1000 * best_t / steps)
+    log.info("training threads: %d (%.1f ms/step)", best, 1000 * per[best])
     return best
 
 
@@ -164,6 +185,8 @@ def fit(
     while True:
         elapsed = time.perf_counter() - t0
         frac = (step / steps if steps else 1.0) if steps is not None else elapsed / max(1e-9, time_budget_s)
+        if steps is None and cfg.max_steps:
+            frac = max(frac, step / cfg.max_steps)
         if frac >= 1.0:
             break
         for g in opt.param_groups:
