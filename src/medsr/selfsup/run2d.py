@@ -45,6 +45,21 @@ def _mask(image: Image) -> np.ndarray:
     return np.asarray(training_mask(image))[:, :, 0]
 
 
+def _centres(image: Image) -> np.ndarray:
+    """Where training patches may centre ``(X, Y)``: every pixel above 10 % of the robust range
+    (dilated by 2 pixels; :func:`medsr.metrics.reference_mask`), whatever the modality. The
+    modality-aware body mask (CT above -500 HU) leaves out the skin, the table and the
+    reconstruction circle's rim, whose edges a slice must learn too: on an unseen CT slice at ×2,
+    patches from the body alone gained +0.8 dB over B-spline inside the body, from this mask
+    +2.7 dB (docs/enhance2d.md)."""
+    if image.channels != 1:
+        return np.ones(image.shape[:2], bool)
+    from medsr.metrics import reference_mask
+
+    mask = np.asarray(reference_mask(image))[:, :, 0]
+    return mask if mask.any() else np.ones(image.shape[:2], bool)
+
+
 def holdout_band(n: int, factor: float, patch: int) -> tuple[int, int, int]:
     """Rows ``(start, stop)`` held out and the margin kept clear around them (patches centred
     within ``margin`` of the band would see it); ``(0, 0, 0)`` when the image is too small.
@@ -138,7 +153,7 @@ def fit_image(
     window = float(np.mean(np.asarray(scale.hi) - np.asarray(scale.lo)))
     sigma = float(plan.noise.get("sigma", 0.0)) / max(window, 1e-12) if config.match_noise else 0.0
     s, e, margin = holdout_band(norm.shape[1], plan.factors[0], config.fit.patch)
-    centres = fg.copy()
+    centres = _centres(image)
     centres[max(0, s - margin) : e + margin] = False
     if not centres.any():
         centres[:] = True
