@@ -6,7 +6,8 @@ convention (each LR pixel the mean of an ``f × f`` block, field of view kept); 
 as the CLI a user would type, in its own process, timed (wall) with its peak RSS, and is scored
 by :func:`medsr.evaluation.evaluate` (the referee's mask, range and borders) against the HR
 image. Gains are over cubic B-spline in dB; SSIM beside. RGB LR images are written as 8-bit PNG
-(as photographs are); grey ones as float NRRD.
+(as photographs are), CT read from DICOM as a DICOM slice in HU (as the scanner gave it; medsr
+then knows the modality), other grey ones as float NRRD.
 
 Images (none trained on by any shipped bundle unless the ``trained`` column says so):
 
@@ -14,16 +15,16 @@ Images (none trained on by any shipped bundle unless the ``trained`` column says
 case                    image (licence)                                                       trained
 ======================  ==================================================================  =======
 ``ct693`` CT ×2         pydicom-data 1.0.0 ``693_UNCR.dcm``, axial CT, STANDARD kernel (MIT)  no
-``ctlung2`` CT ×2       pyradiomics 3.0.1 ``lung2_image.nrrd``, middle slice (BSD-3)           source
+``ctlung2`` CT ×2       pyradiomics 3.0.1 ``lung2_image.nrrd``, middle slice (BSD-3)           bundle
 ``xray-rg3`` X-ray ×4   pydicom-data ``RG3_UNCR.dcm`` (CR, leg), 1400² centre (MIT)            no
 ``he-tcia`` H&E ×4      stardist 0.9.2 ``data/images/histo.jpg`` (TCIA H&E; BSD-3)              no
-``ihc`` IHC ×4          scikit-image ``data.immunohistochemistry()`` (public domain)           no
-``fundus`` fundus ×4    scikit-image ``retina.jpg`` (CC0), 1408² (2 Mpixel output)             bundle
+``ihc`` IHC ×4          scikit-image ``data.immunohistochemistry()`` (public domain)           bundle
+``fundus`` fundus ×4    scikit-image ``retina.jpg`` (CC0), 1408² (2 Mpixel output)             no
 ======================  ==================================================================  =======
 
-``source``: the bundle's training image came from the same scanner and archive; ``bundle``: the
-shipped bundle was trained on this very image (its left 75 %), so only the zero-data column is
-unseen there.
+``bundle``: the shipped bundle was trained on this very image (``scripts/train_shipped_bundles.py
+--registry``), so only the zero-data column is unseen there. The fundus photograph is only in
+the bundle's validation (its right 25 %), never in its training.
 
 Run (files from the registries; see docs/enhance2d.md for where each comes from)::
 
@@ -52,11 +53,11 @@ SHARED = Path(os.environ.get("MEDSR_SHARED", REPO.parent / "shared"))
 #: case -> (file or loader key, factor, bundle, trained-on note)
 CASES: dict[str, tuple[str, int, str, str]] = {
     "ct693": ("693_UNCR.dcm", 2, "ct-inplane-x2", "no"),
-    "ctlung2": ("lung2_image.nrrd", 2, "ct-inplane-x2", "source"),
+    "ctlung2": ("lung2_image.nrrd", 2, "ct-inplane-x2", "bundle"),
     "xray-rg3": ("RG3_UNCR.dcm", 4, "xray-x4", "no"),
     "he-tcia": ("histo.jpg", 4, "rgb-x4", "no"),
-    "ihc": ("skimage:immunohistochemistry", 4, "rgb-x4", "no"),
-    "fundus": ("shared:rgb/fundus_retina.jpg", 4, "rgb-x4", "bundle"),
+    "ihc": ("skimage:immunohistochemistry", 4, "rgb-x4", "bundle"),
+    "fundus": ("shared:rgb/fundus_retina.jpg", 4, "rgb-x4", "no"),
 }
 
 
@@ -113,7 +114,7 @@ def run_cli(args: list[str]) -> tuple[float, float, bool]:
 
 
 def methods(lr: Path, out: Path, f: int, bundle: str, adapt: float, budget: float | None) -> dict[str, list[str]]:
-    sfx = lr.suffix
+    sfx = lr.suffix or ".nrrd"  # a DICOM folder's outputs are NRRD
     pred = ["predict", "-i", str(lr), "-m", bundle, "-q", "-o"]
     zd = ["enhance", str(lr), "-o", str(out / f"zero{sfx}"), "--factors", str(f), str(f), "-q"]
     return {
@@ -147,10 +148,13 @@ def one_case(name: str, images: Path, adapt: float, budget: float | None, work: 
     hr, lr = degrade(load_hr(spec, images), f)
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
-    lr_path = folder / ("lr.png" if lr.meta.rgb else "lr.nrrd")
     if lr.meta.rgb:
         lr = lr.with_data(np.clip(np.round(lr.data), 0, 255).astype(np.float32))
-    medsr.write(lr, lr_path, dtype="uint8" if lr.meta.rgb else "float32", overwrite=True)
+        lr_path = medsr.write(lr, folder / "lr.png", dtype="uint8", overwrite=True)
+    elif lr.meta.modality == "CT" and lr.meta.source_format == "dicom":  # as the scanner gave it, in HU
+        lr_path = medsr.write(lr, folder / "lr_dicom", format="dicom", overwrite=True)
+    else:
+        lr_path = medsr.write(lr, folder / "lr.nrrd", dtype="float32", overwrite=True)
     row: dict[str, Any] = {"case": name, "factor": f, "output": "×".join(map(str, hr.shape[:2])), "trained": trained}
     preds, names = [], []
     for method, cli in methods(lr_path, folder, f, bundle, adapt, budget).items():
