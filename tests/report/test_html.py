@@ -77,7 +77,7 @@ def test_input_shown_as_thick_slices() -> None:
 
 def test_profile_section_says_whether_the_estimate_was_used() -> None:
     from medsr.acquisition.estimate import ProfileEstimate
-    from medsr.report.html import _profile_section
+    from medsr.report.sections import profile_section as _profile_section
 
     for decision, needle in [("used", "Used for the training pairs"), ("narrowed", "narrowed"), ("rect", "Not used")]:
         est = ProfileEstimate("gaussian", 6.0, 4.0, 0.7, 1.0, decision=decision, used_fwhm_mm=5.2)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from medsr.image import Image
+from medsr.report.sections import calibration_section, kv_rows, profile_section, run_summary
 from medsr.report.svg import line_chart
 
 PANELS = (
@@ -157,15 +158,6 @@ def _aspect(sr: Image, slide_axis: int, thick_axis: int) -> float:
     return float(rows / cols)
 
 
-def _kv_rows(d: dict[str, Any]) -> str:
-    out = []
-    for k, v in d.items():
-        if isinstance(v, float):
-            v = f"{v:.4g}"
-        out.append(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>")
-    return "".join(out)
-
-
 def enhance_report(
     out_dir: str | Path,
     *,
@@ -205,97 +197,6 @@ def enhance_report(
     return path
 
 
-def _profile_section(info: dict[str, Any]) -> str:
-    """The slice profile used (estimated or given) against a rect of the nominal thickness."""
-    est = info.get("profile_estimate")
-    spacing = (info.get("input_spacing_mm") or [1.0, 1.0, 1.0])[
-        int(np.argmax(info.get("input_spacing_mm") or [1, 1, 1]))
-    ]
-    if not est:
-        prof = info.get("profile") or {}
-        return f'<p class="note">given: {html.escape(str(prof.get("kind", "?")))}, {prof.get("thickness_mm", 0):.3g} mm</p>'
-    off, w = est["kernel_mm"]
-    nominal = est.get("nominal_thickness_mm") or spacing
-    rect = [(-nominal / 2, 0.0), (-nominal / 2, 1.0), (nominal / 2, 1.0), (nominal / 2, 0.0)]
-    chart = line_chart(
-        list(zip(off, w, strict=True)),
-        x_label="offset from the slice centre (mm)",
-        y_label="sensitivity",
-        more=[(rect, "#06c")],
-    )
-    return (
-        f'{chart}<p class="note">estimated from the scan (orange): {html.escape(est["shape"])}, FWHM '
-        f"{est['fwhm_mm']:.3g} mm at {est['spacing_mm']:.3g} mm spacing, confidence {est['confidence']:.2f}; "
-        f"blue, dashed: a rect of the nominal thickness {nominal:.3g} mm"
-        f"{'' if est.get('nominal_thickness_mm') else ' (no header thickness: the spacing)'}. "
-        f"{_DECISIONS.get(str(est.get('decision')), '')}</p>"
-    )
-
-
-_DECISIONS = {
-    "used": "Used for the training pairs and data consistency (overlapping slices).",
-    "narrowed": "Used, narrowed so that data consistency does not amplify the noise more than twice.",
-    "rect": "Not used: no overlap found, so the rect of the nominal thickness was (docs/enhance.md).",
-    "unsure": "Not used: too low a confidence, so the rect of the nominal thickness was.",
-}
-
-
-def _calibration_section(info: dict[str, Any]) -> str:
-    """Predicted against observed mean |error| per decile on the held-out planes, and the trust summary."""
-    unc = info.get("uncertainty") or {}
-    model = (unc.get("calibration") or {}).get("model") or {}
-    trust = unc.get("trust") or {}
-    units = html.escape(str(trust.get("units") or unc.get("units") or ""))
-    lines = []
-    if trust:
-        lines.append(
-            f"{trust['unsure_fraction']:.1%} of the foreground is expected to be off by more than "
-            f"{trust['threshold']:.4g} {units} ({html.escape(str(trust.get('rule', '')))})."
-        )
-    rows = model.get("deciles") or []
-    if not rows:
-        return f'<p class="note">{" ".join(lines)} The map is not calibrated (too little held out).</p>'
-    pts = [(float(r["predicted"]), float(r["observed"])) for r in rows]
-    top = max(max(p) for p in pts)
-    chart = line_chart(
-        pts,
-        x_label=f"predicted mean |error| ({units})",
-        y_label=f"observed ({units})",
-        more=[([(0, 0), (top, top)], "#06c")],
-    )
-    lines.append(
-        f"Per decile of the map on held-out planes (orange) against the identity (blue, dashed); the 90 % "
-        f"interval covered {model.get('coverage_90', float('nan')):.0%} of their voxels."
-    )
-    return f'{chart}<p class="note">{" ".join(lines)}</p>'
-
-
-def _summary(info: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "thick_axis",
-        "input_spacing_mm",
-        "output_spacing_mm",
-        "factors",
-        "input_slice_thickness_mm",
-        "thickness_assumed",
-        "gap_mm",
-        "profile",
-        "output_shape",
-        "seed",
-        "threads",
-    )
-    out = {k: info[k] for k in keys if k in info}
-    if isinstance(out.get("profile"), dict):
-        out["profile"] = out["profile"].get("kind", "")
-    net = info.get("network") or {}
-    if net:
-        out["network"] = f"{net.get('name', '')} ({net.get('parameters', '?')} parameters, init {net.get('init', '?')})"
-    train = info.get("training") or {}
-    if train:
-        out["training"] = f"{train.get('steps', '?')} steps, {train.get('precision', '?')}, {train.get('device', '?')}"
-    return out
-
-
 def _render(
     title: str,
     frames: list[dict[str, str]],
@@ -310,7 +211,7 @@ def _render(
     axis_name = "XYZ"[slide_axis]
     timings = info.get("timings_s") or info.get("timings") or {}
     dc = info.get("data_consistency") or {}
-    profile_html = _profile_section(info)
+    profile_html = profile_section(info)
     loss_svg = (
         line_chart([(float(s), float(v)) for s, v in curve], x_label="step", y_label="training loss", log_y=True)
         if len(curve) > 1
@@ -334,12 +235,12 @@ def _render(
         data=data,
         loss=loss_svg,
         profile=profile_html,
-        calibration=_calibration_section(info),
+        calibration=calibration_section(info),
         overlay="" if "uncertainty" not in frames[0] else _OVERLAY,
         u_hi=f"{u_hi:.4g}",
-        timings=_kv_rows(timings),
-        dc=_kv_rows(dc),
-        summary=_kv_rows(_summary(info)),
+        timings=kv_rows(timings),
+        dc=kv_rows(dc),
+        summary=kv_rows(run_summary(info)),
         info=info_json,
     )
 
