@@ -13,9 +13,7 @@ threshold (:mod:`medsr.trust`).
 
 Example:
     >>> import numpy as np
-    >>> from medsr.engine.device import torch_threads
-from medsr.engine.device import torch_threads
-from medsr.image import Image
+    >>> from medsr.image import Image
     >>> vol = np.random.default_rng(0).random((1, 24, 24, 6)).astype(np.float32)
     >>> res = enhance(Image(vol, spacing=(1, 1, 4)), steps=2)
     >>> res.image.shape, res.uncertainty.shape
@@ -99,7 +97,6 @@ def enhance(
         :class:`EnhanceResult` with the SR image on ``plan.output_grid``, the uncertainty
         (same grid, input units) and ``info`` for the JSON sidecar.
     """
-
     from medsr.selfsup.cohort import check_domain, protocol_of
     from medsr.selfsup.run import fit_network, infer_volume
 
@@ -157,7 +154,6 @@ def _enhance_image(
     image: Image, cfg: EnhanceConfig, clock: _Clock, progress: Callable[[str, int, int], None] | None
 ) -> EnhanceResult:
     """The 2D path (:mod:`medsr.selfsup.run2d`): the image learns from its own downscaled copy."""
-
     from medsr.errors import ConfigError
     from medsr.selfsup.plan2d import plan_image
     from medsr.selfsup.run2d import fit_image, infer_image
